@@ -1,0 +1,95 @@
+#include "base/log.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <vector>
+
+namespace character::log {
+namespace {
+
+struct State {
+  std::mutex mutex;
+  Level level = Level::kInfo;
+  std::ofstream file;
+  std::vector<std::string> secrets;
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+const char* level_name(Level level) {
+  switch (level) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warning";
+    case Level::kError: return "error";
+  }
+  return "?";
+}
+
+std::string redact_locked(const State& s, std::string_view text) {
+  std::string out(text);
+  for (const auto& secret : s.secrets) {
+    for (std::size_t pos = out.find(secret); pos != std::string::npos;
+         pos = out.find(secret, pos + 3)) {
+      out.replace(pos, secret.size(), "***");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void set_level(Level level) {
+  std::lock_guard lock(state().mutex);
+  state().level = level;
+}
+
+Level level() {
+  std::lock_guard lock(state().mutex);
+  return state().level;
+}
+
+void set_file(const std::filesystem::path& path) {
+  std::lock_guard lock(state().mutex);
+  auto& s = state();
+  if (s.file.is_open()) s.file.close();
+  if (path.empty()) return;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  s.file.open(path, std::ios::app);
+}
+
+void register_secret(std::string value) {
+  if (value.size() < 4) return;
+  std::lock_guard lock(state().mutex);
+  state().secrets.push_back(std::move(value));
+}
+
+std::string redact(std::string_view text) {
+  std::lock_guard lock(state().mutex);
+  return redact_locked(state(), text);
+}
+
+void write(Level level, std::string_view message) {
+  std::lock_guard lock(state().mutex);
+  auto& s = state();
+  const std::string line = redact_locked(s, message);
+  if (level >= s.level) {
+    std::fprintf(stderr, "%s%s\n", level == Level::kInfo ? "" : (std::string(level_name(level)) + ": ").c_str(),
+                 line.c_str());
+  }
+  if (s.file.is_open()) {
+    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    s.file << stamp << ' ' << level_name(level) << ' ' << line << '\n';
+    s.file.flush();
+  }
+}
+
+}  // namespace character::log
