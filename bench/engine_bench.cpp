@@ -1,0 +1,95 @@
+// Prefill and decode throughput of the engine on one model directory, measured
+// exactly as bench/bench_transformers.py measures transformers: the same batch,
+// prompt length, greedy decode steps with a KV cache, the same thread count.
+// Prints one JSON object; bench/run.sh puts the two side by side.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "model/arch/causal_lm.h"
+#include "model/arch/kv_cache.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct Args {
+  std::string model_dir;
+  int64_t batch = 1, prompt_len = 128, decode_steps = 32, repeats = 3, threads = 2;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
+      return argv[++i];
+    };
+    if (k == "--batch") a.batch = std::stoll(next());
+    else if (k == "--prompt-len") a.prompt_len = std::stoll(next());
+    else if (k == "--decode-steps") a.decode_steps = std::stoll(next());
+    else if (k == "--repeats") a.repeats = std::stoll(next());
+    else if (k == "--threads") a.threads = std::stoll(next());
+    else a.model_dir = k;
+  }
+  if (a.model_dir.empty()) throw std::runtime_error("usage: engine_bench MODEL_DIR [--batch B] [--prompt-len T] ...");
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace character::model;
+  const Args args = parse(argc, argv);
+  torch::set_num_threads(static_cast<int>(args.threads));
+  torch::InferenceMode guard;
+  CausalLM model = load_model(args.model_dir);
+  const auto& config = model->config();
+  torch::manual_seed(0);
+  // [B, T] random prompt ids; the same for every repeat.
+  const auto prompt = torch::randint(config.vocab_size, {args.batch, args.prompt_len}, torch::kLong);
+
+  double best_prefill = 1e30, best_decode = 1e30;
+  for (int64_t r = 0; r < args.repeats; ++r) {
+    KVCache cache(config.num_hidden_layers);
+    ForwardInput input;
+    input.input_ids = prompt;
+    input.cache = &cache;
+    input.last_logits_only = true;
+    auto start = Clock::now();
+    auto out = model->forward(input);
+    best_prefill = std::min(best_prefill, seconds_since(start));
+
+    auto next = out.logits.select(1, -1).argmax(-1, /*keepdim=*/true);  // [B, 1]
+    start = Clock::now();
+    for (int64_t s = 0; s < args.decode_steps; ++s) {
+      ForwardInput step;
+      step.input_ids = next;
+      step.cache = &cache;
+      step.last_logits_only = true;
+      next = model->forward(step).logits.select(1, -1).argmax(-1, /*keepdim=*/true);
+    }
+    best_decode = std::min(best_decode, seconds_since(start));
+  }
+  nlohmann::json result{
+      {"engine", "character"},
+      {"model_type", config.model_type},
+      {"batch", args.batch},
+      {"prompt_len", args.prompt_len},
+      {"decode_steps", args.decode_steps},
+      {"threads", args.threads},
+      {"prefill_tokens_per_s", static_cast<double>(args.batch * args.prompt_len) / best_prefill},
+      {"decode_tokens_per_s", static_cast<double>(args.batch * args.decode_steps) / best_decode},
+  };
+  std::printf("%s\n", result.dump().c_str());
+  return 0;
+}
