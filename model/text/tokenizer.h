@@ -31,7 +31,7 @@ class Tokenizer {
 
   virtual int64_t vocab_size() const = 0;  // including added tokens
   virtual std::optional<TokenId> token_to_id(std::string_view token) const = 0;
-  virtual std::string id_to_token(TokenId id) const = 0;  // raw vocabulary string
+  virtual std::string id_to_token(TokenId id) const = 0;  // raw vocabulary string; "" if unknown
   virtual bool is_special(TokenId id) const = 0;
 
   // From tokenizer_config.json when present (bos_token, eos_token, pad_token).
@@ -43,6 +43,37 @@ class Tokenizer {
 // Loads the tokenizer of a model directory: tokenizer.json if present, else
 // tokenizer.model; tokenizer_config.json for special tokens. Unsupported
 // model/pre-tokenizer/normalizer types throw FormatError naming the type.
+// tokenizer.json: model BPE; normalizers NFC/NFD/NFKC/NFKD, Prepend, Replace, Sequence;
+// pre-tokenizers Split, ByteLevel, Metaspace, Sequence; post-processors
+// TemplateProcessing (single sequence), ByteLevel, Sequence; decoders ByteLevel,
+// Replace, ByteFallback, Fuse, Strip, Metaspace, Sequence. Truncation and padding
+// in the file are ignored (transformers sets them per call).
+// tokenizer.model: ids and text exactly as the SentencePiece library gives them;
+// add_special_tokens adds BOS/EOS per add_bos_token (default true) / add_eos_token;
+// added_tokens_decoder is not used there (SentencePiece splits its own pieces).
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& model_dir);
+
+// Encodes many texts in parallel with oneTBB; result[i] == tokenizer.encode(texts[i], ...).
+std::vector<std::vector<TokenId>> encode_batch(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
+                                               bool add_special_tokens = false);
+
+// Streaming detokenization for generation, chunk for chunk as tokenizers'
+// DecodeStream (the oracle test compares every step): feed ids one at a time; step()
+// returns the text that the new id completes, or nullopt while the decoded tail is an
+// incomplete UTF-8 sequence (ends in U+FFFD) or adds nothing. Only a short window of
+// ids is re-decoded per step, so the cost does not grow with the sequence.
+class DecodeStream {
+ public:
+  explicit DecodeStream(const Tokenizer& tokenizer, bool skip_special_tokens = false)
+      : tokenizer_(tokenizer), skip_special_tokens_(skip_special_tokens) {}
+  std::optional<std::string> step(TokenId id);
+
+ private:
+  const Tokenizer& tokenizer_;
+  bool skip_special_tokens_;
+  std::vector<TokenId> ids_;  // window: the ids behind `prefix_` plus the pending ones
+  std::string prefix_;        // decode of ids_[0, prefix_index_)
+  size_t prefix_index_ = 0;
+};
 
 }  // namespace character::model
