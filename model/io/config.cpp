@@ -1,6 +1,7 @@
 #include "model/io/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "base/atomic_file.h"
@@ -92,29 +93,79 @@ class FieldReader {
   std::string model_type_;
 };
 
+// What each transformers 5.5.4 config class (configuration_<type>.py) assumes for
+// a field that config.json leaves out.
+struct ClassDefaults {
+  std::optional<int64_t> head_dim;             // nullopt: hidden_size / num_attention_heads
+  std::optional<int64_t> num_key_value_heads;  // nullopt: num_attention_heads
+  double rms_norm_eps;
+  int64_t max_position_embeddings;
+  double rope_theta;  // the class's default_theta
+  std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
+};
+
+ClassDefaults class_defaults(const std::string& model_type) {
+  if (model_type == "llama") return {std::nullopt, std::nullopt, 1e-6, 2048, 10000.0, 1, 2, std::nullopt};
+  if (model_type == "qwen3") return {128, 32, 1e-6, 32768, 10000.0, std::nullopt, std::nullopt, std::nullopt};
+  if (model_type == "qwen3_moe") return {std::nullopt, 4, 1e-6, 32768, 10000.0, std::nullopt, std::nullopt, std::nullopt};
+  if (model_type == "mixtral") return {std::nullopt, 8, 1e-5, 4096 * 32, 1e6, 1, 2, std::nullopt};
+  return {std::nullopt, std::nullopt, 1e-5, 4096, 10000.0, std::nullopt, 50279, 1};  // olmoe
+}
+
+// A number inside a nested object (rope_scaling ...), named `parent.key` in errors.
+double nested_number(const json& object, const char* key, double fallback, const FieldReader& f, const char* parent) {
+  if (!object.contains(key) || object.at(key).is_null()) return fallback;
+  const json& v = object.at(key);
+  if (!v.is_number()) f.fail(std::string("field ") + parent + "." + key + "=" + v.dump() + ", expected a number");
+  return v.get<double>();
+}
+
 // rope_theta and rope_scaling as the Hub writes them, or transformers 5's
 // rope_parameters {rope_theta, rope_type, factor, ...}.
 void read_rope(const json& j, const FieldReader& f, ModelConfig& c) {
   c.rope_theta = f.optional_double({"rope_theta"}, c.rope_theta);
   const json* scaling = nullptr;
+  const char* scaling_name = "rope_scaling";
   if (f.has("rope_parameters")) {
     const json& p = j.at("rope_parameters");
-    if (p.contains("rope_theta")) c.rope_theta = p.at("rope_theta").get<double>();
+    if (!p.is_object()) f.fail("field rope_parameters=" + p.dump() + ", expected an object");
+    c.rope_theta = nested_number(p, "rope_theta", c.rope_theta, f, "rope_parameters");
     scaling = &p;
+    scaling_name = "rope_parameters";
   }
-  if (f.has("rope_scaling")) scaling = &j.at("rope_scaling");
-  if (!scaling || !scaling->is_object()) return;
-  std::string type = scaling->value("rope_type", scaling->value("type", std::string("default")));
+  if (f.has("rope_scaling")) {
+    scaling = &j.at("rope_scaling");
+    scaling_name = "rope_scaling";
+    if (!scaling->is_object()) f.fail("field rope_scaling=" + scaling->dump() + ", expected an object");
+  }
+  if (!scaling) return;
+  const json* type_field = scaling->contains("rope_type") ? &scaling->at("rope_type")
+                           : scaling->contains("type")    ? &scaling->at("type")
+                                                          : nullptr;
+  if (type_field && !type_field->is_string())
+    f.fail(std::string("field ") + scaling_name + ".rope_type=" + type_field->dump() + ", expected a string");
+  const std::string type = type_field ? type_field->get<std::string>() : "default";
   if (type == "default") return;
   if (type != "llama3")
-    f.fail("rope_scaling type \"" + type + "\" is not supported (supported: default, llama3)");
+    f.fail(std::string(scaling_name) + " type \"" + type + "\" is not supported (supported: default, llama3)");
   RopeScaling r;
   r.rope_type = type;
-  r.factor = scaling->value("factor", 1.0);
-  r.low_freq_factor = scaling->value("low_freq_factor", 1.0);
-  r.high_freq_factor = scaling->value("high_freq_factor", 4.0);
-  r.original_max_position_embeddings = scaling->value("original_max_position_embeddings", int64_t{8192});
+  r.factor = nested_number(*scaling, "factor", 1.0, f, scaling_name);
+  r.low_freq_factor = nested_number(*scaling, "low_freq_factor", 1.0, f, scaling_name);
+  r.high_freq_factor = nested_number(*scaling, "high_freq_factor", 4.0, f, scaling_name);
+  const double original = nested_number(*scaling, "original_max_position_embeddings", 8192, f, scaling_name);
+  if (!(original >= 1 && original <= 1e15) || original != std::floor(original))  // range first: the cast below
+    f.fail(std::string("field ") + scaling_name + ".original_max_position_embeddings=" + std::to_string(original) +
+           ", expected a positive integer");
+  r.original_max_position_embeddings = static_cast<int64_t>(original);
   c.rope_scaling = r;
+}
+
+// A token id: absent → the class default; explicit null → none.
+std::optional<int64_t> token_id(const json& j, const FieldReader& f, const char* key, std::optional<int64_t> fallback) {
+  if (!j.contains(key)) return fallback;
+  if (j.at(key).is_null()) return std::nullopt;
+  return f.optional_int({key}, 0);
 }
 
 }  // namespace
@@ -148,24 +199,34 @@ ModelConfig parse_config(const json& j, const std::string& source) {
     throw ConfigError(source + ": model_type \"" + c.model_type + "\" is not supported (supported: " + list + ")");
   }
   FieldReader f(j, source, c.model_type);
-  if (f.has("architectures")) c.architectures = j.at("architectures").get<std::vector<std::string>>();
+  const ClassDefaults defaults = class_defaults(c.model_type);
+  if (f.has("architectures")) {
+    const json& a = j.at("architectures");
+    if (!a.is_array() || !std::all_of(a.begin(), a.end(), [](const json& e) { return e.is_string(); }))
+      f.fail("field architectures=" + a.dump() + ", expected a list of class names");
+    c.architectures = a.get<std::vector<std::string>>();
+  }
 
   c.vocab_size = f.required_int({"vocab_size"});
   c.hidden_size = f.required_int({"hidden_size"});
   c.num_hidden_layers = f.required_int({"num_hidden_layers"});
   c.num_attention_heads = f.required_int({"num_attention_heads"});
-  c.num_key_value_heads = f.optional_int({"num_key_value_heads"}, c.num_attention_heads, 1);
+  c.num_key_value_heads =
+      f.optional_int({"num_key_value_heads"}, defaults.num_key_value_heads.value_or(c.num_attention_heads), 1);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     f.fail("num_attention_heads=" + std::to_string(c.num_attention_heads) +
            " is not a multiple of num_key_value_heads=" + std::to_string(c.num_key_value_heads));
-  c.head_dim = f.optional_int({"head_dim"}, 0, 1);
+  // Explicit null means "derive it" (modeling: `getattr(config, "head_dim", None) or ...`).
+  const bool head_dim_absent = !j.contains("head_dim");
+  c.head_dim = f.optional_int({"head_dim"}, head_dim_absent ? defaults.head_dim.value_or(0) : 0, 1);
   if (c.head_dim == 0) {
     if (c.hidden_size % c.num_attention_heads != 0)
       f.fail("hidden_size is not a multiple of num_attention_heads and head_dim is missing");
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
-  c.max_position_embeddings = f.optional_int({"max_position_embeddings"}, 2048, 1);
-  c.rms_norm_eps = f.optional_double({"rms_norm_eps"}, 1e-6);
+  c.max_position_embeddings = f.optional_int({"max_position_embeddings"}, defaults.max_position_embeddings, 1);
+  c.rms_norm_eps = f.optional_double({"rms_norm_eps"}, defaults.rms_norm_eps);
+  c.rope_theta = defaults.rope_theta;
   read_rope(j, f, c);
   c.tie_word_embeddings = f.optional_bool("tie_word_embeddings", false);
   c.attention_bias = f.optional_bool("attention_bias", false);
@@ -173,9 +234,12 @@ ModelConfig parse_config(const json& j, const std::string& source) {
   c.hidden_act = f.optional_string("hidden_act", "silu");
   if (c.hidden_act != "silu") f.fail("hidden_act=\"" + c.hidden_act + "\", expected \"silu\"");
   c.torch_dtype = f.optional_string("torch_dtype", f.optional_string("dtype", ""));
-  if (f.has("bos_token_id")) c.bos_token_id = f.optional_int({"bos_token_id"}, 0);
+  c.bos_token_id = token_id(j, f, "bos_token_id", defaults.bos_token_id);
   c.eos_token_id = f.int_list("eos_token_id");
-  if (f.has("pad_token_id")) c.pad_token_id = f.optional_int({"pad_token_id"}, 0);
+  if (!j.contains("eos_token_id") && defaults.eos_token_id) c.eos_token_id = {*defaults.eos_token_id};
+  c.pad_token_id = token_id(j, f, "pad_token_id", defaults.pad_token_id);
+  if ((c.model_type == "qwen3" || c.model_type == "qwen3_moe") && f.optional_bool("use_sliding_window", false))
+    f.fail("use_sliding_window=true; sliding-window attention is not supported, expected false");
 
   if (c.model_type == "qwen3_moe" || c.model_type == "mixtral" || c.model_type == "olmoe") {
     c.num_experts = f.required_int({"num_experts", "num_local_experts"});
