@@ -10,6 +10,11 @@ namespace character::pipeline {
 
 // One declaration per command file; each defines how its subcommand parses and runs.
 // (declarations added as commands land)
+void add_inspect_command(CLI::App& app);  // inspect_command.cpp
+void add_tokenize_command(CLI::App& app);
+void add_generate_command(CLI::App& app);
+void add_init_model_command(CLI::App& app);
+void add_persona_command(CLI::App& app);  // persona_command.cpp
 
 namespace {
 std::map<const CLI::App*, std::function<int()>>& actions() {
@@ -23,6 +28,11 @@ std::string version_string() { return CHARACTER_VERSION; }
 void set_command_action(CLI::App& sub, std::function<int()> run) { actions()[&sub] = std::move(run); }
 
 void register_commands(CLI::App& app) {
+  add_inspect_command(app);
+  add_tokenize_command(app);
+  add_generate_command(app);
+  add_init_model_command(app);
+  add_persona_command(app);
 
 }
 

@@ -1,0 +1,45 @@
+// Conversation JSON → ChatMessage list, and the renderer choice for a model dir.
+#include "pipeline/chat_input.h"
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+
+namespace character::pipeline {
+
+std::vector<model::ChatMessage> parse_conversation(const std::string& json_text, const std::string& source) {
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw FormatError(source + ": not valid JSON (" + e.what() + ")");
+  }
+  if (json.is_object()) {
+    if (!json.contains("messages")) {
+      throw FormatError(source + ": object without a \"messages\" field, expected {\"messages\": [...]} or a list");
+    }
+    json = json["messages"];
+  }
+  if (!json.is_array() || json.empty()) {
+    throw FormatError(source + ": expected a non-empty list of {\"role\", \"content\"} messages, found " +
+                      std::string(json.type_name()));
+  }
+  std::vector<model::ChatMessage> messages;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const auto& m = json[i];
+    for (const char* field : {"role", "content"}) {
+      if (!m.is_object() || !m.contains(field) || !m[field].is_string()) {
+        throw FormatError(source + ": message " + std::to_string(i) + " has no string field \"" + field + "\"");
+      }
+    }
+    messages.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  }
+  return messages;
+}
+
+std::unique_ptr<model::ChatRenderer> chat_renderer_for(const std::filesystem::path& model_dir,
+                                                       const ChatRenderChoice& choice) {
+  return model::make_chat_renderer(choice.family.empty() ? model::detect_chat_family(model_dir) : choice.family);
+}
+
+}  // namespace character::pipeline

@@ -1,0 +1,196 @@
+// `character init-model --arch ARCH --preset tiny|small --tokenizer DIR OUT_DIR`:
+// a randomly initialised model directory that transformers loads as is:
+// config.json, model.safetensors (Hub per-expert layout, which is what
+// transformers 5 save_pretrained writes), generation_config.json and the
+// tokenizer files. vocab_size comes from the tokenizer so embeddings match it.
+#include <CLI/CLI.hpp>
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "model/arch/architectures.h"
+#include "model/arch/experts.h"
+#include "model/arch/init_weights.h"
+#include "model/arch/tensor_io.h"
+#include "model/io/config.h"
+#include "model/io/safetensors.h"
+#include "model/text/tokenizer.h"
+#include "pipeline/commands.h"
+
+namespace character::pipeline {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct InitModelArgs {
+  std::string arch;
+  std::string preset = "tiny";
+  std::string out_dir;
+  std::string tokenizer_dir;
+  uint64_t seed = 0;
+  std::optional<int64_t> experts, top_k;
+  bool force = false;
+};
+
+// Files of a Hugging Face tokenizer that a model directory carries.
+const std::vector<std::string> kTokenizerFiles = {
+    "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json"};
+
+constexpr double kInitializerRange = 0.02;  // transformers' default initializer_range
+// Written as save_pretrained does; without it transformers' tokenizer loader takes
+// the directory for an old Mistral checkpoint and warns about its regex.
+constexpr const char* kTransformersVersion = "5.5.4";
+
+// config.json as transformers' config classes spell it, from a preset.
+nlohmann::json preset_config(const InitModelArgs& args, const model::Tokenizer& tokenizer) {
+  const bool tiny = args.preset == "tiny";
+  if (!tiny && args.preset != "small") throw ConfigError("init-model: --preset " + args.preset + ", expected tiny or small");
+  const auto& types = model::supported_model_types();
+  if (std::find(types.begin(), types.end(), args.arch) == types.end()) {
+    std::string list;
+    for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
+    throw ConfigError("init-model: --arch " + args.arch + " is not supported, expected one of: " + list);
+  }
+  const int64_t hidden = tiny ? 64 : 256;
+  const int64_t heads = tiny ? 4 : 8;
+  // The transformers class each model_type loads as.
+  static const std::map<std::string, std::string> kArchitectures = {
+      {"llama", "LlamaForCausalLM"}, {"qwen3", "Qwen3ForCausalLM"}, {"qwen3_moe", "Qwen3MoeForCausalLM"},
+      {"mixtral", "MixtralForCausalLM"}, {"olmoe", "OlmoeForCausalLM"}};
+  nlohmann::json j;
+  j["model_type"] = args.arch;
+  if (auto it = kArchitectures.find(args.arch); it != kArchitectures.end()) j["architectures"] = {it->second};
+  j["vocab_size"] = tokenizer.vocab_size();
+  j["hidden_size"] = hidden;
+  j["intermediate_size"] = hidden * 2;
+  j["num_hidden_layers"] = tiny ? 2 : 4;
+  j["num_attention_heads"] = heads;
+  j["num_key_value_heads"] = heads / 2;
+  j["head_dim"] = hidden / heads;
+  j["max_position_embeddings"] = 4096;
+  j["tie_word_embeddings"] = false;
+  j["hidden_act"] = "silu";
+  j["initializer_range"] = kInitializerRange;
+  // The families' published values (Llama 3, Qwen3, Mixtral, OLMoE configs).
+  const bool qwen = args.arch == "qwen3" || args.arch == "qwen3_moe";
+  j["rms_norm_eps"] = qwen ? 1e-6 : 1e-5;
+  j["rope_theta"] = args.arch == "llama" ? 500000.0 : args.arch == "olmoe" ? 10000.0 : 1000000.0;
+  if (tokenizer.bos_id) j["bos_token_id"] = *tokenizer.bos_id;
+  if (tokenizer.eos_id) j["eos_token_id"] = *tokenizer.eos_id;
+  if (tokenizer.pad_id) j["pad_token_id"] = *tokenizer.pad_id;
+  const bool moe = args.arch == "qwen3_moe" || args.arch == "mixtral" || args.arch == "olmoe";
+  if (moe) {
+    const int64_t experts = args.experts.value_or(tiny ? 8 : 16);
+    j[args.arch == "mixtral" ? "num_local_experts" : "num_experts"] = experts;
+    j["num_experts_per_tok"] = args.top_k.value_or(2);
+    j["router_aux_loss_coef"] = args.arch == "olmoe" ? 0.01 : 0.001;
+    if (args.arch == "qwen3_moe") {
+      j["moe_intermediate_size"] = hidden / 2;
+      j["norm_topk_prob"] = true;  // as Qwen3-30B-A3B
+      j["decoder_sparse_step"] = 1;
+      j["mlp_only_layers"] = nlohmann::json::array();
+    }
+    if (args.arch == "olmoe") j["norm_topk_prob"] = false;
+  } else if (args.experts || args.top_k) {
+    throw ConfigError("init-model: --experts/--top-k given for " + args.arch + ", which has no experts");
+  }
+  return j;
+}
+
+// The model's parameters under the names a Hub checkpoint uses: fused expert banks
+// unstacked per expert and routers renamed by the architecture's ExpertNameRule.
+model::TensorsToWrite hub_tensors(model::CausalLMImpl& net, const model::ModelConfig& config) {
+  const auto& rule = model::arch_spec(config.model_type).experts;
+  std::map<std::string, at::Tensor> params;
+  for (const auto& item : net.named_parameters(/*recurse=*/true)) params[item.key()] = item.value();
+  std::map<std::string, at::Tensor> out;
+  for (int64_t layer = 0; layer < config.num_hidden_layers; ++layer) {
+    if (!config.is_moe_layer(layer)) continue;
+    const auto gate_up = params.extract(model::fused_gate_up_name(layer));
+    const auto down = params.extract(model::fused_down_name(layer));
+    const auto router = params.extract(model::router_name(layer));
+    TORCH_CHECK(!gate_up.empty() && !down.empty() && !router.empty(), "init-model: MoE layer ", layer,
+                " lacks its fused expert bank or router");
+    for (auto& [name, tensor] : model::unstack_experts(rule, layer, gate_up.mapped(), down.mapped())) {
+      out[name] = tensor;
+    }
+    out[model::hub_router_name(rule, layer)] = router.mapped();
+  }
+  out.merge(params);
+  model::TensorsToWrite tensors;
+  for (const auto& [name, tensor] : out) tensors.add(name, tensor.to(torch::kFloat));
+  return tensors;
+}
+
+void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
+  bool any = false;
+  for (const auto& name : kTokenizerFiles) {
+    if (!fs::exists(from / name)) continue;
+    fs::copy_file(from / name, to / name, fs::copy_options::overwrite_existing);
+    any = true;
+  }
+  if (!any) throw ConfigError("init-model: --tokenizer " + from.string() + " holds no tokenizer files");
+}
+
+int run_init_model(const InitModelArgs& args) {
+  const fs::path out = args.out_dir;
+  if (fs::exists(out) && !fs::is_empty(out) && !args.force) {
+    throw ConfigError("init-model: " + out.string() + " exists and is not empty; pass --force to replace it");
+  }
+  const auto tokenizer = model::load_tokenizer(args.tokenizer_dir);
+  const nlohmann::json preset = preset_config(args, *tokenizer);
+  const model::ModelConfig config = model::parse_config(preset, "init-model preset " + args.preset);
+
+  const model::CausalLM net = model::create_model(config);
+  model::init_weights(*net, {.seed = args.seed, .initializer_range = kInitializerRange});
+
+  // Everything goes into OUT_DIR.tmp first; one rename makes the directory appear whole.
+  const fs::path tmp = out.string() + ".tmp";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  nlohmann::json config_json = model::config_to_json(config);
+  config_json["initializer_range"] = kInitializerRange;
+  config_json["dtype"] = "float32";
+  config_json["transformers_version"] = kTransformersVersion;
+  write_file_atomic(tmp / "config.json", config_json.dump(2) + "\n");
+  nlohmann::json generation{{"_from_model_config", true}, {"transformers_version", kTransformersVersion}};
+  if (config.bos_token_id) generation["bos_token_id"] = *config.bos_token_id;
+  if (!config.eos_token_id.empty()) generation["eos_token_id"] = config.eos_token_id.front();
+  if (config.pad_token_id) generation["pad_token_id"] = *config.pad_token_id;
+  write_file_atomic(tmp / "generation_config.json", generation.dump(2) + "\n");
+  const auto tensors = hub_tensors(*net, config);
+  model::write_safetensors(tmp / "model.safetensors", tensors.records(), {{"format", "pt"}});
+  copy_tokenizer_files(args.tokenizer_dir, tmp);
+
+  if (fs::exists(out)) fs::remove_all(out);
+  fs::rename(tmp, out);
+  log::info("init-model: wrote " + args.arch + " (" + args.preset + ", seed " + std::to_string(args.seed) + ") to " +
+            out.string());
+  return 0;
+}
+
+}  // namespace
+
+void add_init_model_command(CLI::App& app) {
+  auto args = std::make_shared<InitModelArgs>();
+  CLI::App* sub = app.add_subcommand("init-model", "Write a randomly initialised model directory (for tests and demos)");
+  sub->add_option("out_dir", args->out_dir, "Directory to create")->required();
+  sub->add_option("--arch", args->arch, "llama | qwen3 | qwen3_moe | mixtral | olmoe")->required();
+  sub->add_option("--preset", args->preset, "tiny (hidden 64, 2 layers) or small (hidden 256, 4 layers)");
+  sub->add_option("--tokenizer", args->tokenizer_dir, "Directory with the tokenizer files to copy (sets vocab_size)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  sub->add_option("--seed", args->seed, "Initialisation seed");
+  sub->add_option("--experts", args->experts, "Routed experts (MoE architectures)")->check(CLI::PositiveNumber);
+  sub->add_option("--top-k", args->top_k, "Experts per token (MoE architectures)")->check(CLI::PositiveNumber);
+  sub->add_flag("--force", args->force, "Replace a non-empty OUT_DIR");
+  set_command_action(*sub, [args] { return run_init_model(*args); });
+}
+
+}  // namespace character::pipeline
