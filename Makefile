@@ -8,6 +8,8 @@ FIXTURES   := $(BUILD)/fixtures
 
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_MAXSIZE    ?= 5G
+# Relative paths in the cache key, so a fresh clone reuses what another checkout compiled.
+export CCACHE_BASEDIR    := $(CURDIR)
 
 .PHONY: setup configure build fixtures test demo conformance bench clean
 

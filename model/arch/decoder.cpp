@@ -85,7 +85,9 @@ ForwardOutput DecoderLMImpl::forward(const ForwardInput& input) {
 
   // 4. Logits, for the last position only when generating. [B, T, D] → [B, T, V]
   if (input.last_logits_only) h = h.narrow(1, steps - 1, 1);
-  out.logits = at::linear(h, output_embedding()).to(at::kFloat);
+  auto logits = at::linear(h, output_embedding());
+  if (unembed_delta && adapters_enabled()) logits = logits + unembed_delta->forward(h);
+  out.logits = logits.to(at::kFloat);
   return out;
 }
 

@@ -64,6 +64,9 @@ class DecoderLMImpl : public CausalLMImpl {
 
   DecoderStack model{nullptr};
   Linear lm_head{nullptr};  // null when tied
+  // Adds to the logits while adapters are enabled (unembedding LoRA; works
+  // for tied embeddings too, where there is no lm_head module).
+  std::shared_ptr<LinearDelta> unembed_delta;
 
  private:
   ArchSpec spec_;

@@ -12,7 +12,8 @@ TopKRouterImpl::TopKRouterImpl(int64_t num_experts, int64_t hidden_size, RouterO
 
 Routing TopKRouterImpl::forward(const at::Tensor& x) {
   // Qwen3MoeTopKRouter.forward / MixtralTopKRouter.forward
-  auto logits = at::linear(x, weight).to(at::kFloat);  // [N, E]
+  auto raw = delta && adapters_enabled() ? delta->logits(x, weight) : at::linear(x, weight);
+  auto logits = raw.to(at::kFloat);                     // [N, E]
   auto probs = at::softmax(logits, -1);                 // [N, E] float32
   auto [values, ids] = at::topk(probs, options.top_k, -1);  // [N, K], descending
   if (options.norm_topk_prob) values = values / values.sum(-1, /*keepdim=*/true);
@@ -53,29 +54,22 @@ at::Tensor ExpertBankImpl::forward(const at::Tensor& x, const at::Tensor& topk_i
   auto grouped = x.index_select(0, token_of);                          // [S, D]
   auto counts = flat_ids.bincount(/*weights=*/{}, /*minlength=*/num_experts);  // [E]
 
-  // 2. Each expert runs once on its contiguous block of rows.
-  at::Tensor y;  // [S, D]
-  if (use_grouped_mm()) {
-    auto offsets = counts.cumsum(0, at::kInt);  // [E] end row of each group
-    auto gate_up = at::_grouped_mm(grouped, gate_up_proj.transpose(1, 2), offsets);  // [S, 2F]
-    auto h = at::silu(gate_up.narrow(1, 0, intermediate_size)) * gate_up.narrow(1, intermediate_size, intermediate_size);
-    y = at::_grouped_mm(h, down_proj.transpose(1, 2), offsets);
-  } else {
+  // 2. Each expert runs once on its contiguous block of rows (adapter deltas
+  //    on the same groups).
+  ExpertGroups groups;
+  groups.grouped_mm = use_grouped_mm();
+  const bool adapted = delta && adapters_enabled();
+  if (groups.grouped_mm) groups.offsets = counts.cumsum(0, at::kInt);  // [E] end row of each group
+  if (!groups.grouped_mm || adapted) {
     counts = counts.to(at::kCPU);  // one host sync, then no per-expert syncs
-    const auto* count = counts.data_ptr<int64_t>();
-    std::vector<at::Tensor> outputs;
-    int64_t start = 0;
-    for (int64_t e = 0; e < num_experts; ++e) {
-      if (count[e] == 0) continue;  // experts nobody chose cost nothing
-      auto rows = grouped.narrow(0, start, count[e]);                 // [n_e, D]
-      auto gate_up = at::linear(rows, gate_up_proj[e]);               // [n_e, 2F]
-      auto h = at::silu(gate_up.narrow(1, 0, intermediate_size)) *
-               gate_up.narrow(1, intermediate_size, intermediate_size);  // [n_e, F]
-      outputs.push_back(at::linear(h, down_proj[e]));                 // [n_e, D]
-      start += count[e];
-    }
-    y = outputs.size() == 1 ? outputs.front() : at::cat(outputs, 0);
+    groups.counts.assign(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + num_experts);
   }
+  auto gate_up = grouped_linear(grouped, gate_up_proj, groups);  // [S, 2F]
+  if (adapted) gate_up = gate_up + delta->gate_up(grouped, groups);
+  auto h = at::silu(gate_up.narrow(1, 0, intermediate_size)) *
+           gate_up.narrow(1, intermediate_size, intermediate_size);  // [S, F]
+  auto y = grouped_linear(h, down_proj, groups);                   // [S, D]
+  if (adapted) y = y + delta->down(h, groups);
 
   // 3. Weight each pair (in fp32: the weights are fp32), put the pairs back in
   //    [N, K] order and sum over K in fp32, then cast to the hidden dtype.

@@ -14,10 +14,12 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "model/arch/adapter_hooks.h"
 #include "model/arch/causal_lm.h"
 
 namespace character::model {
@@ -33,7 +35,8 @@ struct Routing {
   at::Tensor topk_weights;  // [N, K] float32
 };
 
-// Linear router → softmax (fp32) → top-k → optional renormalisation.
+// Linear router → softmax (fp32) → top-k → optional renormalisation. `delta`
+// (router training, adapter_hooks.h) computes the logits instead while enabled.
 class TopKRouterImpl : public torch::nn::Module {
  public:
   TopKRouterImpl(int64_t num_experts, int64_t hidden_size, RouterOptions options, const at::TensorOptions& tensor_options);
@@ -42,6 +45,7 @@ class TopKRouterImpl : public torch::nn::Module {
 
   at::Tensor weight;  // [E, D]
   RouterOptions options;
+  std::shared_ptr<RouterDelta> delta;  // none unless lora/ attaches one
 };
 TORCH_MODULE(TopKRouter);
 
@@ -50,7 +54,8 @@ TORCH_MODULE(TopKRouter);
 enum class ExpertKernel { kAuto, kLoop, kGroupedMm };
 
 // E SwiGLU experts. Tokens are grouped by expert so that each expert runs once,
-// on one contiguous block of rows; no per-token loops.
+// on one contiguous block of rows; no per-token loops. `delta` (expert LoRA,
+// adapter_hooks.h) adds its outputs on the same groups while enabled.
 class ExpertBankImpl : public torch::nn::Module {
  public:
   ExpertBankImpl(int64_t num_experts, int64_t hidden_size, int64_t intermediate_size,
@@ -62,6 +67,7 @@ class ExpertBankImpl : public torch::nn::Module {
   at::Tensor down_proj;     // [E, D, F]
   int64_t num_experts, intermediate_size;
   ExpertKernel kernel = ExpertKernel::kAuto;
+  std::shared_ptr<ExpertDelta> delta;  // none unless lora/ attaches one
 
  private:
   bool use_grouped_mm() const;

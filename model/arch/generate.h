@@ -52,7 +52,7 @@ struct GenerationOptions {
   // Generation ends when the decoded text contains one; it and what follows are
   // dropped from the text (never other text: only these strings are matched).
   std::vector<std::string> stop_strings;
-  bool capture_routing = false;          // fill GenerationResult::routing (MoE models)
+  bool capture_routing = false;          // fill GenerationResult::routing (MoE models; dense: stays unset)
   // Called with (prompt index, new text) as text becomes final: complete UTF-8 only,
   // never a stop token's text, never text that may still turn into a stop string.
   // The pieces of a row concatenate to its GenerationResult::text.

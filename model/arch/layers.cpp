@@ -13,7 +13,11 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool bias, con
   if (bias) this->bias = register_parameter("bias", torch::empty({out_features}, options));
 }
 
-at::Tensor LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weight, bias); }
+at::Tensor LinearImpl::forward(const at::Tensor& x) {
+  auto y = at::linear(x, weight, bias);
+  if (delta && adapters_enabled()) y = y + delta->forward(x);
+  return y;
+}
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim, const at::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({num_embeddings, dim}, options));

@@ -11,7 +11,9 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <memory>
 
+#include "model/arch/adapter_hooks.h"
 #include "model/io/config.h"
 
 namespace character::model {
@@ -19,7 +21,8 @@ namespace character::model {
 class KVCache;
 
 // y = x·Wᵀ (+ b), W [out, in]. Unlike torch::nn::Linear it does not spend time
-// initialising weights that the checkpoint overwrites.
+// initialising weights that the checkpoint overwrites. `delta` (a training
+// adapter, see adapter_hooks.h) adds its output to y while adapters are enabled.
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias, const at::TensorOptions& options);
@@ -28,6 +31,7 @@ class LinearImpl : public torch::nn::Module {
 
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out] or undefined
+  std::shared_ptr<LinearDelta> delta;  // none unless lora/ attaches one
 };
 TORCH_MODULE(Linear);
 

@@ -33,8 +33,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def init_model(character: str, arch: str, tokenizer: Path, out: Path, seed: int) -> None:
-    subprocess.run([character, "init-model", "--arch", arch, "--preset", "tiny", "--tokenizer", str(tokenizer),
+def init_model(character: str, arch: str, tokenizer: Path, out: Path, seed: int, preset: str = "tiny") -> None:
+    subprocess.run([character, "init-model", "--arch", arch, "--preset", preset, "--tokenizer", str(tokenizer),
                     "--seed", str(seed), str(out)], check=True, capture_output=True, text=True)
 
 
@@ -79,6 +79,7 @@ def check_init(model, failures: list, arch: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--character", required=True)
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "small"])
     args = parser.parse_args()
     from transformers import AutoModelForCausalLM
 
@@ -89,7 +90,7 @@ def main() -> int:
         tokenizer = unpacked_tokenizer("llama2", tmp)  # vocab 32000: small embeddings
         for arch in ARCHS:
             out = tmp / arch
-            init_model(args.character, arch, tokenizer, out, seed=3)
+            init_model(args.character, arch, tokenizer, out, seed=3, preset=args.preset)
             model, info = AutoModelForCausalLM.from_pretrained(out, output_loading_info=True)
             model.eval()
             for kind in ("missing_keys", "unexpected_keys", "mismatched_keys"):

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `make conformance`: reference checks too heavy for `make test`'s 20-minute budget.
-# Today: the whole test suite plus the engine against transformers on the `small`
-# presets of every architecture (bigger than the tiny fixture models).
+# Today: the whole test suite, then `init-model` against transformers on the `small`
+# presets of every architecture (bigger than the tiny models `make test` uses).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
-FIXTURES=${2:-$BUILD/fixtures}
-(cd "$BUILD" && CHARACTER_FIXTURES=$(realpath "../$FIXTURES" 2>/dev/null || realpath "$FIXTURES") ctest --output-on-failure -j "$(nproc)")
-CHECK_PRESET=small PYTHONPATH=tools/oracle .venv/bin/python tools/oracle/check_init_model.py \
-  --character "$BUILD/character" --fixtures "$FIXTURES" --preset small
+FIXTURES=$(realpath "${2:-$BUILD/fixtures}")
+(cd "$BUILD" && CHARACTER_FIXTURES=$FIXTURES ctest --output-on-failure -j "$(nproc)")
+PYTHONPATH=tools/oracle .venv/bin/python tools/oracle/check_init_model.py \
+  --character "$BUILD/character" --preset small
