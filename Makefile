@@ -6,10 +6,8 @@ JOBS       ?= $(shell nproc)
 PY         := .venv/bin/python
 FIXTURES   := $(BUILD)/fixtures
 
-export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
-export CCACHE_MAXSIZE    ?= 5G
-# Relative paths in the cache key, so a fresh clone reuses what another checkout compiled.
-export CCACHE_BASEDIR    := $(CURDIR)
+# ccache is wired in CMakeLists.txt (with the settings precompiled headers need).
+export CCACHE_MAXSIZE ?= 5G
 
 .PHONY: setup configure build fixtures test demo conformance bench clean
 
@@ -22,7 +20,6 @@ $(BUILD)/build.ninja: CMakeLists.txt
 configure: setup
 	CMAKE_POLICY_VERSION_MINIMUM=3.5 cmake -S . -B $(BUILD) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
 	  -DCMAKE_PREFIX_PATH="$$($(PY) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')" \
 	  -DPython_EXECUTABLE=$(CURDIR)/$(PY)
 
