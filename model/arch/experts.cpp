@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
 namespace character::model {
 
 TopKRouterImpl::TopKRouterImpl(int64_t num_experts, int64_t hidden_size, RouterOptions options,
@@ -41,7 +43,35 @@ bool ExpertBankImpl::use_grouped_mm() const {
   return gate_up_proj.is_cuda() && gate_up_proj.scalar_type() == at::kBFloat16;
 }
 
+namespace {
+
+// One token's K experts, each on the token's single row: the same per-row
+// matmuls and fp32 weighting/sum as the grouped path below, without its
+// sort/gather/scatter ops (which dominate a single-token decode step).
+// in: x [1, D], topk_ids [1, K], topk_weights [1, K] float32; out: [1, D]
+at::Tensor one_token_experts(const at::Tensor& x, const at::Tensor& topk_ids, const at::Tensor& topk_weights,
+                             const at::Tensor& gate_up_proj, const at::Tensor& down_proj, int64_t intermediate_size) {
+  const int64_t k = topk_ids.size(1), d = x.size(1);
+  auto ids = topk_ids.to(at::kCPU).contiguous();
+  const int64_t* id = ids.data_ptr<int64_t>();
+  std::vector<at::Tensor> rows;
+  rows.reserve(static_cast<std::size_t>(k));
+  for (int64_t j = 0; j < k; ++j) rows.push_back(at::linear(x, gate_up_proj[id[j]]));  // [1, 2F]
+  auto gate_up = at::cat(rows, 0);                                                      // [K, 2F]
+  auto h = at::silu(gate_up.narrow(1, 0, intermediate_size)) *
+           gate_up.narrow(1, intermediate_size, intermediate_size);  // [K, F]
+  for (int64_t j = 0; j < k; ++j) rows[j] = at::linear(h.narrow(0, j, 1), down_proj[id[j]]);  // [1, D]
+  auto weighted = at::cat(rows, 0) * topk_weights.reshape({k, 1});                            // [K, D] fp32
+  return weighted.view({1, k, d}).sum(1).to(x.scalar_type());                                 // [1, K, D] → [1, D]
+}
+
+}  // namespace
+
 at::Tensor ExpertBankImpl::forward(const at::Tensor& x, const at::Tensor& topk_ids, const at::Tensor& topk_weights) {
+  if (x.size(0) == 1 && !use_grouped_mm() && !(delta && adapters_enabled())) {
+    // Single-token decode: every expert group is one row, so grouping is pure overhead.
+    return one_token_experts(x, topk_ids, topk_weights, gate_up_proj, down_proj, intermediate_size);
+  }
   // Mirrors integrations/moe.py grouped_mm_experts_forward, transformers' default
   // experts implementation (also on CPU).
   const int64_t n = x.size(0), k = topk_ids.size(1), d = x.size(1);

@@ -31,9 +31,9 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps, const at::TensorOptions& optio
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
   // LlamaRMSNorm.forward: normalise in fp32, cast back, then scale.
-  auto h = x.to(at::kFloat);
-  auto variance = h.pow(2).mean(-1, /*keepdim=*/true);
-  h = h * at::rsqrt(variance + eps);
+  // at::rms_norm (no weight) is one fused op for h * rsqrt(mean(h²) + eps), bit-identical
+  // to that formula in fp32 forward and backward (checked against torch 2.13).
+  auto h = at::rms_norm(x.to(at::kFloat), {x.size(-1)}, /*weight=*/{}, eps);
   return weight * h.to(x.scalar_type());
 }
 
@@ -63,8 +63,13 @@ RotaryTables RotaryEmbedding::tables(const at::Tensor& positions, at::ScalarType
   // LlamaRotaryEmbedding.forward: angles in fp32, [B, T, Dh/2] → cat → [B, T, Dh]
   auto freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq_;
   auto emb = torch::cat({freqs, freqs}, -1);
+  auto sin = emb.sin().to(dtype);  // [B, T, Dh]
+  // The sign of rotate_half moved onto the table (negation is exact), so the
+  // attention rotates with one roll instead of chunk/neg/cat.
+  const int64_t half = sin.size(-1) / 2;
+  auto signed_sin = torch::cat({-sin.narrow(-1, 0, half), sin.narrow(-1, half, half)}, -1);
   // [B, T, Dh] → [B, 1, T, Dh] to broadcast over heads
-  return {emb.cos().to(dtype).unsqueeze(1), emb.sin().to(dtype).unsqueeze(1)};
+  return {emb.cos().to(dtype).unsqueeze(1), signed_sin.unsqueeze(1)};
 }
 
 AttentionMask make_attention_mask(const at::Tensor& attention_mask, int64_t batch, int64_t past, int64_t steps,
@@ -97,10 +102,11 @@ at::Tensor make_positions(const at::Tensor& attention_mask, int64_t past, int64_
 
 namespace {
 
-// rotate_half: [x1, x2] → [-x2, x1] over the last dimension.
-at::Tensor rotate_half(const at::Tensor& x) {
-  auto halves = x.chunk(2, -1);
-  return torch::cat({-halves[1], halves[0]}, -1);
+// apply_rotary_pos_emb for one of q/k: x * cos + rotate_half(x) * sin, where
+// rotate_half(x) * sin == roll(x, Dh/2) * signed_sin ([x1, x2] → [x2, x1]; the
+// minus sign lives in the table). in: x [B, H, T, Dh]; out: same shape
+at::Tensor rotate(const at::Tensor& x, const RotaryTables& rope) {
+  return x * rope.cos + x.roll(x.size(-1) / 2, -1) * rope.signed_sin;
 }
 
 // repeat_kv: [B, Hkv, S, Dh] → [B, Hkv*n, S, Dh], each kv head repeated n times.
@@ -157,8 +163,8 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const RotaryTables& rope,
   k = k.transpose(1, 2);
   v = v.view({b, t, num_kv_heads_, head_dim_}).transpose(1, 2);
   // 3. Rotate: apply_rotary_pos_emb
-  q = q * rope.cos + rotate_half(q) * rope.sin;
-  k = k * rope.cos + rotate_half(k) * rope.sin;
+  q = rotate(q, rope);
+  k = rotate(k, rope);
   // 4. Past keys/values: [B, Hkv, T, Dh] → [B, Hkv, P+T, Dh]
   if (cache) std::tie(k, v) = cache->append(layer_, k, v);
   // 5. Attend. As integrations/sdpa_attention.py: SDPA's own GQA without a mask,

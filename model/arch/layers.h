@@ -60,8 +60,8 @@ TORCH_MODULE(RMSNorm);
 
 // cos/sin tables for the positions of one forward, shared by every layer.
 struct RotaryTables {
-  at::Tensor cos;  // [B or 1, 1, T, Dh] in the compute dtype
-  at::Tensor sin;
+  at::Tensor cos;         // [B or 1, 1, T, Dh] in the compute dtype
+  at::Tensor signed_sin;  // same, sin with the first half negated: [-sin, sin]
 };
 
 // Rotary position embeddings (Su et al. 2021, RoFormer). inv_freq follows
