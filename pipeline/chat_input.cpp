@@ -1,6 +1,7 @@
 // Conversation JSON → ChatMessage list, and the renderer choice for a model dir.
 #include "pipeline/chat_input.h"
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
@@ -37,9 +38,21 @@ std::vector<model::ChatMessage> parse_conversation(const std::string& json_text,
   return messages;
 }
 
-std::unique_ptr<model::ChatRenderer> chat_renderer_for(const std::filesystem::path& model_dir,
-                                                       const ChatRenderChoice& choice) {
-  return model::make_chat_renderer(choice.family.empty() ? model::detect_chat_family(model_dir) : choice.family);
+void add_chat_flags(CLI::App& sub, ChatFlags& flags) {
+  std::string families;
+  for (const auto& f : model::supported_chat_families()) families += (families.empty() ? "" : ", ") + f;
+  sub.add_option("--chat-family", flags.family, "Chat family override (" + families + ")");
+  sub.add_flag("--no-thinking", flags.no_thinking, "qwen3: render with enable_thinking=false");
+}
+
+RenderedPrompt render_prompt(const std::filesystem::path& model_dir, const model::Tokenizer& tokenizer,
+                             const std::vector<model::ChatMessage>& messages, const ChatFlags& flags) {
+  RenderedPrompt out;
+  out.renderer = model::make_chat_renderer(flags.family.empty() ? model::detect_chat_family(model_dir) : flags.family);
+  model::ChatOptions options;
+  if (flags.no_thinking) options.enable_thinking = false;
+  out.ids = tokenizer.encode(out.renderer->render(messages, options).text, /*add_special_tokens=*/false);
+  return out;
 }
 
 }  // namespace character::pipeline

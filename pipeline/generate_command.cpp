@@ -35,8 +35,7 @@ struct GenerateArgs {
   bool raw = false;
   bool json = false;
   std::string device = "cpu";
-  std::string chat_family;
-  bool no_thinking = false;
+  ChatFlags chat_flags;
   bool dump_logits = false;
   std::vector<int64_t> prompt_ids;
 };
@@ -100,12 +99,9 @@ int run_generate(const GenerateArgs& args) {
     const auto messages = args.messages_file.empty()
                               ? std::vector<model::ChatMessage>{{"user", args.prompt}}
                               : parse_conversation(read_file(args.messages_file), args.messages_file);
-    ChatRenderChoice choice{args.chat_family, std::nullopt};
-    if (args.no_thinking) choice.enable_thinking = false;
-    renderer = chat_renderer_for(dir, choice);
-    model::ChatOptions chat;
-    chat.enable_thinking = choice.enable_thinking;
-    prompt = tokenizer->encode(renderer->render(messages, chat).text, /*add_special_tokens=*/false);
+    auto rendered = render_prompt(dir, *tokenizer, messages, args.chat_flags);
+    renderer = std::move(rendered.renderer);
+    prompt = std::move(rendered.ids);
   }
 
   model::GenerationOptions options;
@@ -155,8 +151,7 @@ void add_generate_command(CLI::App& app) {
   sub->add_flag("--raw", args->raw, "Encode the prompt as is, without the chat template");
   sub->add_flag("--json", args->json, "Print {\"ids\", \"text\", \"finish_reason\"} instead of streaming");
   sub->add_option("--device", args->device, "cpu or cuda");
-  sub->add_option("--chat-family", args->chat_family, "Chat family override (qwen3, llama3, chatml, role_colon)");
-  sub->add_flag("--no-thinking", args->no_thinking, "qwen3: render with enable_thinking=false");
+  add_chat_flags(*sub, args->chat_flags);
   sub->add_flag("--dump-logits", args->dump_logits, "Print the logits of one forward pass over --prompt-ids")
       ->group("");
   sub->add_option("--prompt-ids", args->prompt_ids, "Token ids for --dump-logits")->delimiter(',')->group("");

@@ -22,8 +22,7 @@ struct TokenizeArgs {
   std::string file;
   bool chat = false;
   bool no_special = false;
-  bool no_thinking = false;
-  std::string chat_family;
+  ChatFlags chat_flags;
 };
 
 int run_tokenize(const TokenizeArgs& args) {
@@ -32,14 +31,7 @@ int run_tokenize(const TokenizeArgs& args) {
   std::vector<model::TokenId> ids;
   if (args.chat) {
     const auto messages = parse_conversation(input, args.file.empty() ? "--text" : args.file);
-    ChatRenderChoice choice{args.chat_family, std::nullopt};
-    if (args.no_thinking) choice.enable_thinking = false;
-    const auto renderer = chat_renderer_for(args.model_dir, choice);
-    model::ChatOptions options;
-    options.enable_thinking = choice.enable_thinking;
-    // The rendered text carries its own special tokens (BOS, headers), as
-    // apply_chat_template(tokenize=True) encodes it without adding any.
-    ids = tokenizer->encode(renderer->render(messages, options).text, /*add_special_tokens=*/false);
+    ids = render_prompt(args.model_dir, *tokenizer, messages, args.chat_flags).ids;
   } else {
     ids = tokenizer->encode(input, /*add_special_tokens=*/!args.no_special);
   }
@@ -57,8 +49,7 @@ void add_tokenize_command(CLI::App& app) {
   auto* file = sub->add_option("--file", args->file, "File whose content to tokenize")->check(CLI::ExistingFile);
   text->excludes(file);
   sub->add_flag("--chat", args->chat, "Input is a JSON conversation; render it with the chat template first");
-  sub->add_option("--chat-family", args->chat_family, "Chat family override (qwen3, llama3, chatml, role_colon)");
-  sub->add_flag("--no-thinking", args->no_thinking, "qwen3: render with enable_thinking=false");
+  add_chat_flags(*sub, args->chat_flags);
   sub->add_flag("--no-special", args->no_special, "Do not add the tokenizer's special tokens (BOS)");
   set_command_action(*sub, [args, text, file] {
     if (text->count() == 0 && file->count() == 0) throw ConfigError("tokenize: give --text or --file");
