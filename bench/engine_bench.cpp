@@ -4,6 +4,8 @@
 // Prints one JSON object; bench/run.sh puts the two side by side.
 #include <torch/torch.h>
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -26,30 +28,19 @@ struct Args {
   int64_t batch = 1, prompt_len = 128, decode_steps = 32, repeats = 3, threads = 2;
 };
 
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
-      return argv[++i];
-    };
-    if (k == "--batch") a.batch = std::stoll(next());
-    else if (k == "--prompt-len") a.prompt_len = std::stoll(next());
-    else if (k == "--decode-steps") a.decode_steps = std::stoll(next());
-    else if (k == "--repeats") a.repeats = std::stoll(next());
-    else if (k == "--threads") a.threads = std::stoll(next());
-    else a.model_dir = k;
-  }
-  if (a.model_dir.empty()) throw std::runtime_error("usage: engine_bench MODEL_DIR [--batch B] [--prompt-len T] ...");
-  return a;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace character::model;
-  const Args args = parse(argc, argv);
+  Args args;
+  CLI::App app{"Engine prefill/decode throughput on one model directory (JSON on stdout)"};
+  app.add_option("model_dir", args.model_dir, "Hugging Face model directory")->required();
+  app.add_option("--batch", args.batch, "Prompts per batch");
+  app.add_option("--prompt-len", args.prompt_len, "Prompt tokens");
+  app.add_option("--decode-steps", args.decode_steps, "Greedy decode steps after the prefill");
+  app.add_option("--repeats", args.repeats, "Repeats; the best is kept");
+  app.add_option("--threads", args.threads, "torch intra-op threads");
+  CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(static_cast<int>(args.threads));
   torch::InferenceMode guard;
   CausalLM model = load_model(args.model_dir);
