@@ -35,7 +35,6 @@ test: build fixtures
 	cd $(BUILD) && CHARACTER_FIXTURES=$(CURDIR)/$(FIXTURES) ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	$(BUILD)/character inspect --help >/dev/null
 	@bash scripts/demo.sh $(BUILD)
 
 conformance: build fixtures
