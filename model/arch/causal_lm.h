@@ -46,6 +46,10 @@ struct ForwardInput {
   CaptureOptions capture;
   // Compute logits only for the last position (generation); [B, 1, V].
   bool last_logits_only = false;
+  // Stop after the final norm: ForwardOutput::final_hidden is set and logits
+  // stay undefined. Training computes its loss from the hidden states in
+  // chunks through unembed(), never holding [N, V] logits at once.
+  bool skip_logits = false;
 };
 
 struct ForwardOutput {
@@ -54,6 +58,7 @@ struct ForwardOutput {
   // num_hidden_layers + 1 tensors [B, T, D] as transformers' hidden_states:
   // the embeddings, then each layer's output; the last one after the final norm.
   std::vector<at::Tensor> hidden_states;
+  at::Tensor final_hidden;                // [B, T, D] after the final norm, with skip_logits
 };
 
 // A loaded model. Submodules are registered under their Hugging Face names, so
@@ -66,6 +71,9 @@ class CausalLMImpl : public torch::nn::Module {
 
   // in: input_ids [B, T], attention_mask [B, P+T]; out: logits [B, T, V] (+ captures)
   virtual ForwardOutput forward(const ForwardInput& input) = 0;
+  // The output projection with its adapter hook (unembedding LoRA), in the
+  // model's dtype: in: h [..., D] (final-normed); out: logits [..., V]
+  virtual at::Tensor unembed(const at::Tensor& h) = 0;
 
   const ModelConfig& config() const { return config_; }
 

@@ -82,15 +82,23 @@ ForwardOutput DecoderLMImpl::forward(const ForwardInput& input) {
   // 3. Final norm; transformers' last hidden state is the normed one.
   h = model->norm(h);
   if (capture.hidden_states) out.hidden_states.push_back(h);
+  if (input.skip_logits) {
+    out.final_hidden = h;
+    return out;
+  }
 
   // 4. Logits, for the last position only when generating. [B, T, D] → [B, T, V]
   // contiguous(): a strided [B, 1, D] slice makes at::linear broadcast the [V, D]
   // weight into a batched matmul (B copies of the lm_head), ~5x slower than one mm.
   if (input.last_logits_only) h = h.narrow(1, steps - 1, 1).contiguous();
-  auto logits = at::linear(h, output_embedding());
-  if (unembed_delta && adapters_enabled()) logits = logits + unembed_delta->forward(h);
-  out.logits = logits.to(at::kFloat);
+  out.logits = unembed(h).to(at::kFloat);
   return out;
+}
+
+at::Tensor DecoderLMImpl::unembed(const at::Tensor& h) {
+  auto logits = at::linear(h, output_embedding());  // [..., V]
+  if (unembed_delta && adapters_enabled()) logits = logits + unembed_delta->forward(h);
+  return logits;
 }
 
 }  // namespace character::model

@@ -57,6 +57,7 @@ class DecoderLMImpl : public CausalLMImpl {
  public:
   DecoderLMImpl(const ModelConfig& config, ArchSpec spec, const at::TensorOptions& options);
   ForwardOutput forward(const ForwardInput& input) override;
+  at::Tensor unembed(const at::Tensor& h) override;
 
   const ArchSpec& spec() const { return spec_; }
   // [V, D]: lm_head.weight, or embed_tokens.weight when tie_word_embeddings.

@@ -143,6 +143,7 @@ class ScriptedLM : public CausalLMImpl {
     out.logits.select(2, script_.at(step)).fill_(10.0f);
     return out;
   }
+  at::Tensor unembed(const at::Tensor&) override { throw std::logic_error("ScriptedLM has no hidden states"); }
 
  private:
   static ModelConfig make_config(int64_t vocab) {
