@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "model/arch/checkpointing.h"
 #include "model/arch/kv_cache.h"
 
 namespace character::model {
@@ -76,7 +77,10 @@ ForwardOutput DecoderLMImpl::forward(const ForwardInput& input) {
       out.routing.push_back(LayerRouting{static_cast<int64_t>(l), {}, {}, {}});
       routing = &out.routing.back();
     }
-    h = layer(h, rope, mask, input.cache, routing);
+    // Training with activation checkpointing (model/arch/checkpointing.h): keep only the layer input.
+    h = layer_checkpointing_enabled() && !input.cache && at::GradMode::is_enabled()
+            ? checkpointed_layer(layer.ptr(), h, rope, mask, routing)
+            : layer(h, rope, mask, input.cache, routing);
   }
 
   // 3. Final norm; transformers' last hidden state is the normed one.
