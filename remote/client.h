@@ -46,20 +46,6 @@ struct ClientConfig {
 // ConfigError naming `where` and the field for a missing or mistyped value.
 ClientConfig client_config_from_json(const nlohmann::json& json, const std::string& where);
 
-struct Progress {
-  std::size_t total = 0;
-  std::size_t done = 0;  // succeeded + failed
-  std::size_t failed = 0;
-  std::size_t cache_hits = 0;
-};
-
-struct BatchOptions {
-  std::string stage = "default";  // usage is accounted under this name
-  // Called on the calling thread as each request finishes, in completion order.
-  std::function<void(const Result&)> on_result;
-  std::function<void(const Progress&)> on_progress;
-};
-
 class Client {
  public:
   // ConfigError when the config is unusable or the named key variable is unset.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,6 +79,21 @@ struct Result {
   std::optional<Response> response;
   std::optional<Failure> failure;
   bool ok() const { return response.has_value(); }
+};
+
+// How far a batch has come (Client::complete_all, CompletionBackend batches).
+struct Progress {
+  std::size_t total = 0;
+  std::size_t done = 0;  // succeeded + failed
+  std::size_t failed = 0;
+  std::size_t cache_hits = 0;
+};
+
+struct BatchOptions {
+  std::string stage = "default";  // usage is accounted under this name
+  // Called on the calling thread as each request finishes, in completion order.
+  std::function<void(const Result&)> on_result;
+  std::function<void(const Progress&)> on_progress;
 };
 
 }  // namespace character::remote
