@@ -15,6 +15,10 @@ void add_tokenize_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_init_model_command(CLI::App& app);
 void add_persona_command(CLI::App& app);  // persona_command.cpp
+void add_serve_command(CLI::App& app);    // serve_command.cpp
+void add_generate_data_command(CLI::App& app);  // generate_data_command.cpp
+void add_export_command(CLI::App& app);         // export_command.cpp
+void add_train_command(CLI::App& app);          // train_command.cpp
 
 namespace {
 std::map<const CLI::App*, std::function<int()>>& actions() {
@@ -33,6 +37,10 @@ void register_commands(CLI::App& app) {
   add_generate_command(app);
   add_init_model_command(app);
   add_persona_command(app);
+  add_serve_command(app);
+  add_generate_data_command(app);
+  add_export_command(app);
+  add_train_command(app);
 
 }
 

@@ -1,6 +1,7 @@
 // `character generate MODEL_DIR (--prompt P | --messages F)`: renders the prompt
 // with the model's chat template (unless --raw), generates with the engine and
 // streams the text to stdout; --json prints {"ids", "text", "finish_reason"}.
+// --adapter DIR applies a trained adapter (lora/adapter_file.h) first.
 // Hidden: --dump-logits --prompt-ids 1,2,3 prints one forward pass's logits
 // ({"ids", "logits": [T][V]}) for the transformers conformance check.
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "lora/adapter_file.h"
 #include "model/arch/causal_lm.h"
 #include "model/arch/generate.h"
 #include "model/text/tokenizer.h"
@@ -25,6 +27,7 @@ namespace {
 
 struct GenerateArgs {
   std::string model_dir;
+  std::string adapter_dir;  // lora/adapter_file.h directory applied to the model
   std::string prompt;
   std::string messages_file;
   std::optional<int64_t> max_new_tokens;
@@ -86,6 +89,8 @@ int run_generate(const GenerateArgs& args) {
   }
   const model::CausalLM model = model::load_model(dir, load);
   model->eval();
+  std::shared_ptr<lora::Adapters> adapters;
+  if (!args.adapter_dir.empty()) adapters = lora::load_adapter(model, lora::read_adapter(args.adapter_dir));
   if (args.dump_logits) return dump_logits(*model, args.prompt_ids);
 
   const auto tokenizer = model::load_tokenizer(dir);
@@ -134,6 +139,8 @@ void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* sub = app.add_subcommand("generate", "Generate a reply with the engine, streaming it to stdout");
   sub->add_option("model_dir", args->model_dir, "Model directory")->required()->check(CLI::ExistingDirectory);
+  sub->add_option("--adapter", args->adapter_dir, "Adapter directory (or training checkpoint) to apply to the model")
+      ->check(CLI::ExistingDirectory);
   auto* prompt = sub->add_option("--prompt", args->prompt, "User message (or raw text with --raw)");
   auto* messages = sub->add_option("--messages", args->messages_file,
                                    "JSON conversation file: [{\"role\",\"content\"}] or {\"messages\": [...]}")
