@@ -45,30 +45,75 @@ bool ExpertBankImpl::use_grouped_mm() const {
 
 namespace {
 
+// y[rows of e] = x[rows of e]·w[e]ᵀ for every expert e with rows, written by
+// at::mm_out straight into one [S, out] result (no per-expert temporaries and no
+// cat, as transformers' grouped_mm fallback does). The same mm kernel as
+// grouped_linear, so the same values; out= ops do not record autograd, so this
+// is for the no-grad path only. in: x [S, in] grouped as `counts`, weight
+// [E, out, in]; out: [S, out]
+at::Tensor grouped_linear_no_grad(const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& counts) {
+  auto y = at::empty({x.size(0), weight.size(1)}, x.options());
+  int64_t start = 0;
+  for (int64_t e = 0; e < static_cast<int64_t>(counts.size()); ++e) {
+    const int64_t n = counts[e];
+    if (n == 0) continue;
+    auto rows = y.narrow(0, start, n);                               // [n_e, out] view into y
+    at::mm_out(rows, x.narrow(0, start, n), weight[e].t());  // [n_e, in] → [n_e, out]
+    start += n;
+  }
+  return y;
+}
+
+// y · w per row, in the promoted dtype (fp32: the routing weights are fp32), in
+// place when y already has it. in: y [S, D], w [S]; out: [S, D]
+at::Tensor weight_rows_no_grad(at::Tensor y, const at::Tensor& w) {
+  auto column = w.reshape({-1, 1});  // [S, 1]
+  return y.scalar_type() == at::result_type(y, column) ? y.mul_(column) : y * column;
+}
+
+// SwiGLU on fused gate/up rows: silu(gate) * up, into one new tensor (the
+// in-place multiply saves the product's allocation; the values are those of
+// silu(gate) * up). in: gate_up [S, 2F]; out: [S, F]
+at::Tensor swiglu_no_grad(const at::Tensor& gate_up, int64_t intermediate_size) {
+  auto h = at::silu(gate_up.narrow(1, 0, intermediate_size));  // [S, F]
+  return h.mul_(gate_up.narrow(1, intermediate_size, intermediate_size));
+}
+
 // One token's K experts, each on the token's single row: the same per-row
 // matmuls and fp32 weighting/sum as the grouped path below, without its
-// sort/gather/scatter ops (which dominate a single-token decode step).
+// sort/gather/scatter ops (which dominate a single-token decode step). No host
+// sync beyond reading K ids, which are on the host already on CPU.
 // in: x [1, D], topk_ids [1, K], topk_weights [1, K] float32; out: [1, D]
 at::Tensor one_token_experts(const at::Tensor& x, const at::Tensor& topk_ids, const at::Tensor& topk_weights,
                              const at::Tensor& gate_up_proj, const at::Tensor& down_proj, int64_t intermediate_size) {
   const int64_t k = topk_ids.size(1), d = x.size(1);
   auto ids = topk_ids.to(at::kCPU).contiguous();
   const int64_t* id = ids.data_ptr<int64_t>();
-  std::vector<at::Tensor> rows;
-  rows.reserve(static_cast<std::size_t>(k));
-  for (int64_t j = 0; j < k; ++j) rows.push_back(at::linear(x, gate_up_proj[id[j]]));  // [1, 2F]
-  auto gate_up = at::cat(rows, 0);                                                      // [K, 2F]
-  auto h = at::silu(gate_up.narrow(1, 0, intermediate_size)) *
-           gate_up.narrow(1, intermediate_size, intermediate_size);  // [K, F]
-  for (int64_t j = 0; j < k; ++j) rows[j] = at::linear(h.narrow(0, j, 1), down_proj[id[j]]);  // [1, D]
-  auto weighted = at::cat(rows, 0) * topk_weights.reshape({k, 1});                            // [K, D] fp32
-  return weighted.view({1, k, d}).sum(1).to(x.scalar_type());                                 // [1, K, D] → [1, D]
+  auto gate_up = at::empty({k, gate_up_proj.size(1)}, x.options());  // [K, 2F]
+  for (int64_t j = 0; j < k; ++j) {
+    auto row = gate_up.narrow(0, j, 1);  // [1, 2F] view
+    at::mm_out(row, x, gate_up_proj[id[j]].t());
+  }
+  auto h = swiglu_no_grad(gate_up, intermediate_size);  // [K, F]
+  auto y = at::empty({k, d}, x.options());              // [K, D]
+  for (int64_t j = 0; j < k; ++j) {
+    auto row = y.narrow(0, j, 1);  // [1, D] view
+    at::mm_out(row, h.narrow(0, j, 1), down_proj[id[j]].t());
+  }
+  y = weight_rows_no_grad(y, topk_weights);                // [K, D] fp32 weighting
+  return y.view({1, k, d}).sum(1).to(x.scalar_type());  // [1, K, D] → [1, D]
 }
 
 }  // namespace
 
 at::Tensor ExpertBankImpl::forward(const at::Tensor& x, const at::Tensor& topk_ids, const at::Tensor& topk_weights) {
-  if (x.size(0) == 1 && !use_grouped_mm() && !(delta && adapters_enabled())) {
+  const bool adapted = delta && adapters_enabled();
+  const bool grouped_mm = use_grouped_mm();
+  // out= kernels and in-place ops record no autograd: only when nothing needs a gradient.
+  const bool no_grad = !at::GradMode::is_enabled() ||
+                       !(x.requires_grad() || topk_weights.requires_grad() || gate_up_proj.requires_grad() ||
+                         down_proj.requires_grad());
+  if (x.size(0) == 1 && !grouped_mm && !adapted && no_grad) {
     // Single-token decode: every expert group is one row, so grouping is pure overhead.
     return one_token_experts(x, topk_ids, topk_weights, gate_up_proj, down_proj, intermediate_size);
   }
@@ -87,25 +132,31 @@ at::Tensor ExpertBankImpl::forward(const at::Tensor& x, const at::Tensor& topk_i
   // 2. Each expert runs once on its contiguous block of rows (adapter deltas
   //    on the same groups).
   ExpertGroups groups;
-  groups.grouped_mm = use_grouped_mm();
-  const bool adapted = delta && adapters_enabled();
+  groups.grouped_mm = grouped_mm;
   if (groups.grouped_mm) groups.offsets = counts.cumsum(0, at::kInt);  // [E] end row of each group
   if (!groups.grouped_mm || adapted) {
     counts = counts.to(at::kCPU);  // one host sync, then no per-expert syncs
     groups.counts.assign(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + num_experts);
   }
-  auto gate_up = grouped_linear(grouped, gate_up_proj, groups);  // [S, 2F]
-  if (adapted) gate_up = gate_up + delta->gate_up(grouped, groups);
-  auto h = at::silu(gate_up.narrow(1, 0, intermediate_size)) *
-           gate_up.narrow(1, intermediate_size, intermediate_size);  // [S, F]
-  auto y = grouped_linear(h, down_proj, groups);                   // [S, D]
-  if (adapted) y = y + delta->down(h, groups);
+  at::Tensor y;
+  if (no_grad && !groups.grouped_mm && !adapted) {
+    // Inference on CPU: results written in place, fewer [S, ·] temporaries.
+    auto h = swiglu_no_grad(grouped_linear_no_grad(grouped, gate_up_proj, groups.counts), intermediate_size);  // [S, F]
+    y = weight_rows_no_grad(grouped_linear_no_grad(h, down_proj, groups.counts), weight_of);  // [S, D] fp32
+  } else {
+    auto gate_up = grouped_linear(grouped, gate_up_proj, groups);  // [S, 2F]
+    if (adapted) gate_up = gate_up + delta->gate_up(grouped, groups);
+    auto h = at::silu(gate_up.narrow(1, 0, intermediate_size)) *
+             gate_up.narrow(1, intermediate_size, intermediate_size);  // [S, F]
+    y = grouped_linear(h, down_proj, groups);                        // [S, D]
+    if (adapted) y = y + delta->down(h, groups);
+    y = y * weight_of.unsqueeze(1);  // [S, D], in fp32: the weights are fp32
+  }
 
-  // 3. Weight each pair (in fp32: the weights are fp32), put the pairs back in
-  //    [N, K] order and sum over K in fp32, then cast to the hidden dtype.
-  auto weighted = y * weight_of.unsqueeze(1);                         // [S, D]
-  auto unsorted = at::empty_like(weighted).index_copy(0, order, weighted);
-  return unsorted.view({n, k, d}).sum(1).to(x.scalar_type());        // [N, K, D] → [N, D]
+  // 3. Put the weighted pairs back in [N, K] order and sum over K in fp32, then
+  //    cast to the hidden dtype.
+  auto unsorted = at::empty_like(y).index_copy(0, order, y);
+  return unsorted.view({n, k, d}).sum(1).to(x.scalar_type());  // [N, K, D] → [N, D]
 }
 
 SparseMoeBlockImpl::SparseMoeBlockImpl(const ModelConfig& c, const at::TensorOptions& options) {

@@ -5,6 +5,11 @@
 // architecture's ExpertNameRule).
 #include <torch/torch.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -113,6 +118,22 @@ void load_expert_bank(WeightLoader& loader, const DecoderLMImpl& lm, int64_t lay
   }
 }
 
+// CPU inference allocates and frees the same activation sizes at every layer and
+// step. glibc serves blocks above its mmap threshold with fresh mmap'd pages (a
+// page fault per 4 KiB on first touch) and hands freed heap tops back to the OS;
+// raising both thresholds once keeps such blocks in the heap for reuse. Measured
+// on the deep MoE bench (bench/make_deep_moe.py): ~29k page faults per
+// prefill + 16 decode steps before, ~1.2k after. Process-wide, set on first load.
+void reuse_freed_cpu_memory() {
+#if defined(__GLIBC__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum on 64-bit
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);   // keep up to 1 GiB of freed heap
+  });
+#endif
+}
+
 }  // namespace
 
 const ArchSpec& arch_spec(const std::string& model_type) {
@@ -133,6 +154,7 @@ CausalLM load_model(const std::filesystem::path& model_dir, const LoadOptions& o
   const ModelConfig config = load_config(model_dir);
   const ArchSpec& spec = arch_spec(config.model_type);
   const auto topts = tensor_options(options);
+  if (topts.device().is_cpu()) reuse_freed_cpu_memory();
   auto lm = std::make_shared<DecoderLMImpl>(config, spec, topts);
   const SafetensorsSet set = SafetensorsSet::open_dir(model_dir);
   WeightLoader loader(set, model_dir.string(), config.model_type);
