@@ -13,7 +13,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "model/arch/architectures.h"
-#include "model/arch/experts.h"
+#include "model/arch/hub_weights.h"
 #include "model/arch/init_weights.h"
 #include "model/arch/tensor_io.h"
 #include "model/io/config.h"
@@ -105,26 +105,10 @@ nlohmann::json preset_config(const InitModelArgs& args, const model::Tokenizer& 
 
 // The model's parameters under the names a Hub checkpoint uses: fused expert banks
 // unstacked per expert and routers renamed by the architecture's ExpertNameRule.
-model::TensorsToWrite hub_tensors(model::CausalLMImpl& net, const model::ModelConfig& config) {
-  const auto& rule = model::arch_spec(config.model_type).experts;
-  std::map<std::string, at::Tensor> params;
-  for (const auto& item : net.named_parameters(/*recurse=*/true)) params[item.key()] = item.value();
-  std::map<std::string, at::Tensor> out;
-  for (int64_t layer = 0; layer < config.num_hidden_layers; ++layer) {
-    if (!config.is_moe_layer(layer)) continue;
-    const auto gate_up = params.extract(model::fused_gate_up_name(layer));
-    const auto down = params.extract(model::fused_down_name(layer));
-    const auto router = params.extract(model::router_name(layer));
-    TORCH_CHECK(!gate_up.empty() && !down.empty() && !router.empty(), "init-model: MoE layer ", layer,
-                " lacks its fused expert bank or router");
-    for (auto& [name, tensor] : model::unstack_experts(rule, layer, gate_up.mapped(), down.mapped())) {
-      out[name] = tensor;
-    }
-    out[model::hub_router_name(rule, layer)] = router.mapped();
-  }
-  out.merge(params);
+// fp32 tensors under the Hub's names (per-expert keys), as published checkpoints store them.
+model::TensorsToWrite hub_tensors(model::CausalLMImpl& net) {
   model::TensorsToWrite tensors;
-  for (const auto& [name, tensor] : out) tensors.add(name, tensor.to(torch::kFloat));
+  for (const auto& [name, tensor] : model::hub_named_tensors(net)) tensors.add(name, tensor.to(torch::kFloat));
   return tensors;
 }
 
@@ -164,7 +148,7 @@ int run_init_model(const InitModelArgs& args) {
   if (!config.eos_token_id.empty()) generation["eos_token_id"] = config.eos_token_id.front();
   if (config.pad_token_id) generation["pad_token_id"] = *config.pad_token_id;
   write_file_atomic(tmp / "generation_config.json", generation.dump(2) + "\n");
-  const auto tensors = hub_tensors(*net, config);
+  const auto tensors = hub_tensors(*net);
   model::write_safetensors(tmp / "model.safetensors", tensors.records(), {{"format", "pt"}});
   copy_tokenizer_files(args.tokenizer_dir, tmp);
 
