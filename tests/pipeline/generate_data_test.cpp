@@ -31,6 +31,7 @@
 #include "pipeline/engine_backend.h"
 #include "pipeline/gen_prompts.h"
 #include "remote/server.h"
+#include "tests/pipeline/cli_support.h"
 #include "tests/test_support.h"
 
 extern char** environ;
@@ -40,29 +41,9 @@ namespace {
 
 using character::testing::fixture;
 using character::testing::TempDir;
+using character::testing::character_binary;
+using character::testing::run_cli;
 using nlohmann::json;
-
-// Runs `character ARGS...` in-process; returns what it printed to std::cout.
-std::string run_cli(std::vector<std::string> args) {
-  CLI::App app{"character"};
-  app.require_subcommand(1);
-  register_commands(app);
-  args.insert(args.begin(), "character");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  app.parse(static_cast<int>(argv.size()), argv.data());
-  std::ostringstream captured;
-  auto* old = std::cout.rdbuf(captured.rdbuf());
-  try {
-    const int rc = run_selected_command(app);
-    std::cout.rdbuf(old);
-    EXPECT_EQ(rc, 0);
-  } catch (...) {
-    std::cout.rdbuf(old);
-    throw;
-  }
-  return captured.str();
-}
 
 std::vector<json> rows_of(const std::filesystem::path& path) {
   std::vector<json> rows;
@@ -296,11 +277,6 @@ TEST(GenerateData, FailedRequestsAreRecordedAndRetriedOnResume) {
     EXPECT_EQ(read_file(entry.path()).find("sk-gen-secret-4242"), std::string::npos) << entry.path();
   }
   EXPECT_GT(files, 16);  // the cache entries are among them
-}
-
-// The `character` binary next to the tests directory of this build.
-std::filesystem::path character_binary() {
-  return std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "character";
 }
 
 // Runs the binary with `args`, output to `log`; returns the wait status.

@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "pipeline/commands.h"
+#include "tests/pipeline/cli_support.h"
 #include "tests/test_support.h"
 
 namespace character::pipeline {
@@ -21,28 +22,7 @@ namespace {
 
 using character::testing::fixture;
 using character::testing::TempDir;
-
-// Runs `character ARGS...` in-process; returns what it printed to std::cout.
-std::string run_cli(std::vector<std::string> args) {
-  CLI::App app{"character"};
-  app.require_subcommand(1);
-  register_commands(app);
-  args.insert(args.begin(), "character");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  app.parse(static_cast<int>(argv.size()), argv.data());
-  std::ostringstream captured;
-  auto* old = std::cout.rdbuf(captured.rdbuf());
-  try {
-    const int rc = run_selected_command(app);
-    std::cout.rdbuf(old);
-    EXPECT_EQ(rc, 0);
-  } catch (...) {
-    std::cout.rdbuf(old);
-    throw;
-  }
-  return captured.str();
-}
+using character::testing::run_cli;
 
 template <typename E>
 std::string error_of(const std::vector<std::string>& args) {

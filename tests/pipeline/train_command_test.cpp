@@ -29,6 +29,7 @@
 #include "model/text/chat.h"
 #include "model/text/tokenizer.h"
 #include "pipeline/commands.h"
+#include "tests/pipeline/cli_support.h"
 #include "tests/test_support.h"
 
 extern char** environ;
@@ -39,32 +40,8 @@ namespace {
 namespace fs = std::filesystem;
 using character::testing::fixture;
 using character::testing::TempDir;
-
-// Runs `character ARGS...` in-process; returns what it printed to std::cout.
-std::string run_cli(std::vector<std::string> args) {
-  CLI::App app{"character"};
-  app.require_subcommand(1);
-  register_commands(app);
-  args.insert(args.begin(), "character");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  app.parse(static_cast<int>(argv.size()), argv.data());
-  std::ostringstream captured;
-  auto* old = std::cout.rdbuf(captured.rdbuf());
-  try {
-    EXPECT_EQ(run_selected_command(app), 0);
-    std::cout.rdbuf(old);
-  } catch (...) {
-    std::cout.rdbuf(old);
-    throw;
-  }
-  return captured.str();
-}
-
-// The `character` binary beside the test binaries (<build>/character).
-fs::path character_binary() {
-  return fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "character";
-}
+using character::testing::character_binary;
+using character::testing::run_cli;
 
 // Starts the real binary with stdout/stderr into files under `log_dir`.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& log_prefix) {
