@@ -64,6 +64,23 @@ Rows subset(const Rows& rows, const std::vector<int64_t>& indices) {
   return out;
 }
 
+// Splits a loaded SFT or DPO dataset into training and held-out rows, logs the
+// counts and records them in `summary`. `unit` names a row ("rows", "pairs").
+template <typename Dataset>
+std::pair<Dataset, Dataset> split_held_out(const Dataset& data, const std::string& stage, const std::string& unit,
+                                           double fraction, uint64_t seed, nlohmann::json& summary) {
+  const auto [train_idx, held_idx] = lora::held_out_split(static_cast<int64_t>(data.rows.size()), fraction, seed);
+  Dataset train, held;
+  train.rows = subset(data.rows, train_idx);
+  held.rows = subset(data.rows, held_idx);
+  log::info(stage + ": " + std::to_string(train.rows.size()) + " " + unit + ", " + std::to_string(held.rows.size()) +
+            " held out, " + std::to_string(data.truncated) + " truncated, " + std::to_string(data.skipped) +
+            " skipped");
+  summary["rows"] = {{"train", train.rows.size()}, {"held_out", held.rows.size()},
+                     {"truncated", data.truncated}, {"skipped", data.skipped}};
+  return {std::move(train), std::move(held)};
+}
+
 int run_train(TrainArgs& args) {
   const fs::path model_dir = fs::absolute(args.model_dir);
   if (args.device != "cpu" && args.device != "cuda") {
@@ -121,16 +138,7 @@ int run_train(TrainArgs& args) {
     so.max_length = args.max_length;
     so.chat = chat;
     const auto data = lora::load_sft_jsonl(args.data_file, *tokenizer, *renderer, so);
-    const auto [train_idx, held_idx] =
-        lora::held_out_split(static_cast<int64_t>(data.rows.size()), args.held_out, o.seed);
-    lora::SftDataset train, held;
-    train.rows = subset(data.rows, train_idx);
-    held.rows = subset(data.rows, held_idx);
-    log::info("train sft: " + std::to_string(train.rows.size()) + " rows, " + std::to_string(held.rows.size()) +
-              " held out, " + std::to_string(data.truncated) + " truncated, " + std::to_string(data.skipped) +
-              " skipped");
-    summary["rows"] = {{"train", train.rows.size()}, {"held_out", held.rows.size()},
-                       {"truncated", data.truncated}, {"skipped", data.skipped}};
+    const auto [train, held] = split_held_out(data, "train sft", "rows", args.held_out, o.seed, summary);
     result = lora::train_sft(model, *adapters, train, held, o, hook.get());
   } else {
     lora::DpoDataOptions dop;
@@ -138,16 +146,7 @@ int run_train(TrainArgs& args) {
     dop.max_prompt_length = args.max_prompt_length;
     dop.chat = chat;
     const auto data = lora::load_dpo_jsonl(args.data_file, *tokenizer, *renderer, dop);
-    const auto [train_idx, held_idx] =
-        lora::held_out_split(static_cast<int64_t>(data.rows.size()), args.held_out, o.seed);
-    lora::DpoDataset train, held;
-    train.rows = subset(data.rows, train_idx);
-    held.rows = subset(data.rows, held_idx);
-    log::info("train dpo: " + std::to_string(train.rows.size()) + " pairs, " + std::to_string(held.rows.size()) +
-              " held out, " + std::to_string(data.truncated) + " truncated, " + std::to_string(data.skipped) +
-              " skipped");
-    summary["rows"] = {{"train", train.rows.size()}, {"held_out", held.rows.size()},
-                       {"truncated", data.truncated}, {"skipped", data.skipped}};
+    const auto [train, held] = split_held_out(data, "train dpo", "pairs", args.held_out, o.seed, summary);
     result = lora::train_dpo(model, *adapters, train, held, o, hook.get());
   }
 
