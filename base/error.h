@@ -59,4 +59,12 @@ class GateFailure : public Error {
   int exit_code() const override { return 10; }
 };
 
+// Stopped on request (SIGINT/SIGTERM) after saving what can be resumed; 130 as a
+// shell reports a process ended by Ctrl-C.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+  int exit_code() const override { return 130; }
+};
+
 }  // namespace character

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libtbb-dev libcli11-dev libsentencepiece-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev libcpp-httplib-dev
   libyaml-cpp-dev libpcre2-dev zlib1g-dev libicu-dev libssl-dev
+  chromium
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
