@@ -35,7 +35,7 @@ struct EvalOptions {
   std::filesystem::path model_dir;
   std::filesystem::path adapter_dir;        // empty: the base model alone
   std::string persona;                      // shipped name or YAML path (personas/persona.h)
-  std::filesystem::path out_dir;            // report.json, report.md, report.html, routing/, judge cache
+  std::filesystem::path out_dir;            // report.json, report.md, report.html, judge_cache.jsonl
   std::string device = "cpu";
   std::string dtype;                        // empty: the device default
   ProbeSettings probe;
@@ -47,13 +47,24 @@ struct EvalOptions {
   std::string judge_url, judge_model, judge_key_env;
   GateThresholds gates;
   bool progress = true;                     // progress lines on stderr
+  std::string code_version;                 // recorded in report.json (the CLI passes its version)
 };
 
 struct EvalSummary {
   std::filesystem::path report_json, report_md, report_html;
   double in_character_rate = 0.0;
   bool gates_passed = false;
+  // What `character eval` prints at the end (added for the command's summary).
+  int64_t responses = 0;
+  std::optional<double> ci_low, ci_high;     // Wilson 95% of in_character_rate
+  std::vector<std::string> worst_categories;
+  std::vector<std::string> warnings;
+  GateOutcome gates;
 };
+
+// {"report_json", "report_md", "report_html", "in_character_rate", "ci_low",
+// "ci_high", "responses", "worst_categories", "warnings", "gates_passed", "gates"}.
+nlohmann::json to_json(const EvalSummary& summary);
 
 // Runs everything and writes the reports atomically (a half-finished eval leaves
 // no report.json). ConfigError / FormatError / IoError for bad input, naming it.

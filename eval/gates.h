@@ -71,4 +71,12 @@ void write_gate_files(const GateOutcome& outcome, const GateThresholds& threshol
 // The gate table as aligned text for a terminal (name, value, threshold, verdict).
 std::string format_gate_table(const GateOutcome& outcome);
 
+// The eval directory of RUN_OR_EVAL_DIR: the directory itself when it holds
+// report.json, else DIR/eval (a pipeline run directory). IoError naming the
+// paths tried when neither holds a report.
+std::filesystem::path find_eval_dir(const std::filesystem::path& run_or_eval_dir);
+// EVAL_DIR/report.json parsed; IoError when missing, FormatError when it is not
+// JSON or not a "character-eval-report".
+nlohmann::json read_eval_report(const std::filesystem::path& eval_dir);
+
 }  // namespace character::eval

@@ -65,7 +65,7 @@ void save_adapter(const Adapters& adapters, const fs::path& base_model_dir, cons
   replace_path(staging, target);
 }
 
-AdapterFile read_adapter(const fs::path& dir_in) {
+AdapterFile read_adapter_config(const fs::path& dir_in) {
   fs::path dir = dir_in;
   if (!fs::exists(dir / kAdapterConfigFile) && fs::exists(dir / "adapter" / kAdapterConfigFile)) dir = dir / "adapter";
   const fs::path config_path = dir / kAdapterConfigFile;
@@ -112,7 +112,12 @@ AdapterFile read_adapter(const fs::path& dir_in) {
   } catch (const ConfigError& e) {
     throw CheckpointError(config_path.string() + ": " + e.what());
   }
+  return file;
+}
 
+AdapterFile read_adapter(const fs::path& dir_in) {
+  AdapterFile file = read_adapter_config(dir_in);
+  const fs::path& dir = file.dir;
   const fs::path weights_path = dir / kAdapterWeightsFile;
   if (!fs::exists(weights_path)) throw CheckpointError(dir.string() + ": missing " + kAdapterWeightsFile);
   auto weights = model::SafetensorsFile::open(weights_path);

@@ -41,6 +41,9 @@ struct AdapterFile {
 // adapter/. CheckpointError naming the file and the field or tensor when
 // something is missing or of the wrong dtype; FormatError for malformed JSON.
 AdapterFile read_adapter(const std::filesystem::path& dir);
+// read_adapter without the tensors (AdapterFile::tensors empty): the layout and
+// base model of a saved adapter, e.g. to train on from it (`train --init-adapter`).
+AdapterFile read_adapter_config(const std::filesystem::path& dir);
 
 // Attaches adapters for file.config to `model` and loads the tensors: the
 // model's model_type must equal the file's, and every tensor must be present

@@ -361,6 +361,17 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
   auto order = length_batches(lengths, o.batch_size, o.seed, state.epoch);
   double last_loss = kNaN;
   for (int64_t step = state.step; step < total_steps; ++step) {
+    if (o.stop_requested != nullptr && o.stop_requested->load()) {
+      // A step boundary: keep what this call trained (a checkpoint of `step`
+      // steps, unless that is where it started), then stop.
+      if (step > result.start_step) {
+        state.monitor = monitor.state();
+        save_train_checkpoint(o.out_dir, adapters, o.base_model, optimizer, state, hook, o.keep_checkpoints);
+      }
+      throw Interrupted("train " + to_string(o.kind) + ": stopped on request after step " + std::to_string(step) +
+                        " of " + std::to_string(total_steps) + "; resume continues from " +
+                        (o.out_dir / kCheckpointsDir).string());
+    }
     const int64_t micro = std::min(o.grad_accum, total_micro - step * o.grad_accum);
     double loss_sum = 0, acc = 0, margin = 0, chosen = 0, rejected = 0, dpo = 0, nll = 0;
     int64_t tokens = 0, loss_tokens = 0;

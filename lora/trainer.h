@@ -9,6 +9,7 @@
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json_fwd.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -84,6 +85,9 @@ struct TrainOptions {
   // none). Without it, an out_dir that already holds a run is a ConfigError.
   bool resume = false;
   bool progress = true;                // progress bar / lines on stderr
+  // Checked at every step boundary: when set, the trainer writes a checkpoint of
+  // the steps done and throws Interrupted (base/error.h); `resume` continues.
+  const std::atomic<bool>* stop_requested = nullptr;
 
   // Memory and speed.
   bool autocast_bf16 = true;           // CUDA only; CPU stays fp32
@@ -104,7 +108,8 @@ struct TrainResult {
 
 // Trains `adapters` (attached to `model`) on `train`, evaluating on `held_out`
 // (may be empty). Writes OUT/metrics.jsonl, checkpoints and OUT/adapter.
-// TrainingError (lora/train_monitor.h) when a health check stops the run.
+// TrainingError (lora/train_monitor.h) when a health check stops the run;
+// Interrupted after a checkpoint when options.stop_requested is set.
 TrainResult train_sft(const model::CausalLM& model, Adapters& adapters, const SftDataset& train,
                       const SftDataset& held_out, const TrainOptions& options, StepHook* hook = nullptr);
 TrainResult train_dpo(const model::CausalLM& model, Adapters& adapters, const DpoDataset& train,

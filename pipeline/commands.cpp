@@ -19,6 +19,12 @@ void add_serve_command(CLI::App& app);    // serve_command.cpp
 void add_generate_data_command(CLI::App& app);  // generate_data_command.cpp
 void add_export_command(CLI::App& app);         // export_command.cpp
 void add_train_command(CLI::App& app);          // train_command.cpp
+void add_eval_command(CLI::App& app);           // eval_command.cpp
+void add_gate_command(CLI::App& app);           // gate_command.cpp
+void add_report_command(CLI::App& app);         // report_command.cpp
+void add_analyze_command(CLI::App& app);        // analyze_command.cpp
+void add_pipeline_command(CLI::App& app);       // pipeline_command.cpp
+void add_runs_command(CLI::App& app);           // runs_command.cpp
 
 namespace {
 std::map<const CLI::App*, std::function<int()>>& actions() {
@@ -41,6 +47,12 @@ void register_commands(CLI::App& app) {
   add_generate_data_command(app);
   add_export_command(app);
   add_train_command(app);
+  add_eval_command(app);
+  add_gate_command(app);
+  add_report_command(app);
+  add_analyze_command(app);
+  add_pipeline_command(app);
+  add_runs_command(app);
 
 }
 

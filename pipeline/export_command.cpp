@@ -2,23 +2,19 @@
 // directory (or a training checkpoint directory holding adapter/) into a Tinker
 // archive, a PEFT adapter directory or a merged Hugging Face checkpoint
 // (lora/export.h, docs/export.md). The base model comes from the adapter's
-// adapter_config.json unless --model names it.
+// adapter_config.json unless --model names it. The work is export_checkpoint()
+// (pipeline/export_run.h), which the pipeline's export stage calls too.
 #include <CLI/CLI.hpp>
 
-#include <filesystem>
-#include <iostream>
+#include <memory>
 
-#include "base/error.h"
-#include "base/log.h"
-#include "lora/adapter_file.h"
 #include "lora/export.h"
 #include "pipeline/commands.h"
+#include "pipeline/export_run.h"
 
 namespace character::pipeline {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 struct ExportArgs {
   std::string checkpoint;
@@ -31,27 +27,15 @@ struct ExportArgs {
 };
 
 int run_export(const ExportArgs& args) {
-  lora::ExportOptions options;
+  ExportRunOptions options;
+  options.checkpoint = args.checkpoint;
+  options.out = args.out;
   options.format = lora::parse_export_format(args.format);
-  options.allow_drop_router = args.allow_drop_router;
+  options.model_dir = args.model_dir;
   options.merged_dtype = args.dtype;
-  const fs::path out = args.out;
-  if (fs::exists(out) && !args.force) {
-    throw ConfigError("export: " + out.string() + " exists; pass --force to replace it");
-  }
-  const lora::AdapterFile adapter = lora::read_adapter(args.checkpoint);
-  options.base_model = args.model_dir.empty() ? adapter.base_model : fs::path(args.model_dir);
-  if (!args.model_dir.empty() && !fs::is_directory(options.base_model)) {
-    throw ConfigError("export: --model " + args.model_dir + " is not a directory");
-  }
-  if (!fs::is_directory(options.base_model)) {
-    throw ConfigError("export: base model directory " + options.base_model.string() + " (base_model in " +
-                      (adapter.dir / lora::kAdapterConfigFile).string() + ") does not exist; pass --model DIR");
-  }
-  const lora::ExportResult result = lora::export_adapter(adapter, out, options);
-  for (const auto& warning : result.warnings) log::warn(warning);
-  log::info("export: wrote " + lora::to_string(options.format) + " (" + std::to_string(result.tensors) +
-            " tensors) to " + result.path.string());
+  options.allow_drop_router = args.allow_drop_router;
+  options.replace = args.force;
+  export_checkpoint(options);
   return 0;
 }
 

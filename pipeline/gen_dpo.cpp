@@ -56,6 +56,7 @@ StageReport run_dpo_stage(const personas::Persona& persona, const std::vector<Pr
   if (progress) progress(kStage, finished, prompts.size());
   const std::size_t chunk = std::max<std::size_t>(options.chunk, 1);
   for (std::size_t begin = 0; begin < todo.size(); begin += chunk) {
+    stop_if_requested(options.stop, ledger, kStage, finished, prompts.size());
     const std::size_t end = std::min(todo.size(), begin + chunk);
     std::vector<remote::ChatRequest> chosen_requests, rejected_requests;
     for (std::size_t k = begin; k < end; ++k) {

@@ -5,6 +5,7 @@
 // go to dpo.jsonl through a resumable ledger.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -28,6 +29,8 @@ struct DpoStageOptions {
   FilterOptions rejected_filter;  // no identity check: a generic answer is the point
   std::size_t chunk = 32;         // prompts per batch (and per ledger flush)
   std::uint64_t seed = 0;
+  // Checked between batches: when set, Interrupted (the ledger keeps what is done).
+  const std::atomic<bool>* stop = nullptr;
   DpoStageOptions();
 };
 

@@ -57,6 +57,7 @@ StageReport run_reflections(const personas::Persona& persona, remote::Completion
   if (progress) progress(kStage, finished, count);
   const std::size_t chunk = std::max<std::size_t>(options.chunk, 1);
   for (std::size_t begin = 0; begin < todo.size(); begin += chunk) {
+    stop_if_requested(options.stop, ledger, kStage, finished, count);
     const std::size_t end = std::min(todo.size(), begin + chunk);
     std::vector<remote::ChatRequest> requests;
     for (std::size_t k = begin; k < end; ++k) requests.push_back(reflection_request(persona, todo[k], options));
@@ -151,6 +152,7 @@ StageReport run_interactions(const personas::Persona& persona, remote::Completio
     LedgerEntry outcome;                 // set when it stops early
   };
   for (std::size_t begin = 0; begin < todo.size(); begin += chunk) {
+    stop_if_requested(options.stop, ledger, kStage, finished, count);
     const std::size_t end = std::min(todo.size(), begin + chunk);
     std::vector<Transcript> group;
     for (std::size_t k = begin; k < end; ++k) {

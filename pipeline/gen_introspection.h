@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -30,6 +31,8 @@ struct IntrospectionOptions {
   std::size_t chunk = 64;     // requests per batch
   std::uint64_t seed = 0;
   bool system_prompt = true;  // sample with the constitution as system prompt
+  // Checked between batches: when set, Interrupted (the ledger keeps what is done).
+  const std::atomic<bool>* stop = nullptr;
   IntrospectionOptions();
 };
 

@@ -175,4 +175,11 @@ LedgerEntry failed_entry(const std::string& key, std::size_t index, const std::s
   return e;
 }
 
+void stop_if_requested(const std::atomic<bool>* stop, const Ledger& ledger, const std::string& stage,
+                       std::size_t done, std::size_t total) {
+  if (stop == nullptr || !stop->load()) return;
+  throw Interrupted(stage + ": stopped on request after " + std::to_string(done) + " of " + std::to_string(total) +
+                    " items; a resume continues from " + ledger.path().string());
+}
+
 }  // namespace character::pipeline

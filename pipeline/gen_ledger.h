@@ -10,6 +10,7 @@
 #include "pipeline/gen_filters.h"
 #include "remote/types.h"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -89,6 +90,11 @@ std::int64_t derive_seed(std::uint64_t seed, std::string_view label);
 // `stage` (plus detail["truncated"], a list of filter stages), dropped ones under
 // detail["filter"] (default `stage`) with reason detail["drop"] (default the entry's reason).
 void tally_drops(const Ledger& ledger, const std::string& stage, DropCounter& drops);
+
+// Between batches: when `stop` is set, Interrupted naming the stage, how far it
+// got and the ledger a resume continues from; otherwise nothing.
+void stop_if_requested(const std::atomic<bool>* stop, const Ledger& ledger, const std::string& stage,
+                       std::size_t done, std::size_t total);
 
 // The ledger entry of an item whose request failed: reason and detail from the Failure.
 LedgerEntry failed_entry(const std::string& key, std::size_t index, const std::string& side,

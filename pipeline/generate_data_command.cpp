@@ -1,401 +1,80 @@
 // `character generate-data PERSONA --teacher-url U --teacher-model M
 // [--student DIR | --student-url U --student-model M] --out DIR --scale S
 // [--stage prompts|dpo|introspection|all] [--resume]`: the data of Open Character
-// Training (DPO pairs, reflections, self-interactions) for one persona. Every stage
-// resumes from its ledger; every remote answer is cached under OUT/cache.
+// Training (DPO pairs, reflections, self-interactions) for one persona. The flags
+// fill GenerateDataOptions; the work is generate_data() (pipeline/generate_data.h),
+// which the pipeline's generate-dpo and introspect stages call too.
 #include <CLI/CLI.hpp>
 
-#include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
-#include <optional>
 
-#include "base/atomic_file.h"
-#include "base/error.h"
-#include "base/log.h"
-#include "personas/persona.h"
 #include "pipeline/commands.h"
-#include "pipeline/engine_backend.h"
-#include "pipeline/gen_dpo.h"
-#include "pipeline/gen_introspection.h"
-#include "pipeline/gen_prompts.h"
-#include "pipeline/scale.h"
-#include "remote/client.h"
-#include "remote/client_backend.h"
+#include "pipeline/generate_data.h"
 
 namespace character::pipeline {
 
 namespace {
 
-struct GenerateDataArgs {
-  std::string persona;
-  std::string teacher_url, teacher_model, teacher_key_env;
-  int teacher_in_flight = 8;
-  int teacher_retries = 5;
-  double teacher_timeout_s = 300;
-  std::optional<double> price_in, price_out;
-  std::string student_dir, student_url, student_model, student_key_env, student_adapter;
-  std::string device = "cpu";
-  int64_t student_batch = 16;
-  std::string out;
-  std::string scale = "mini";
-  ScaleOverrides overrides;
-  std::string stage = "all";
-  std::string introspection_from;  // "" = student when there is one, else teacher
-  bool resume = false;
-  uint64_t seed = 0;
-  int max_tokens = 512;
-  int introspection_max_tokens = 1024;
-  double constitution_share = 0.5;
-  std::size_t min_chars = 20, max_chars = 16000;
-  std::string hallucinated_turns = "truncate";
-  bool keep_thinking = false;
-  bool keep_unfinished = false;
-  std::size_t chunk = 0;  // items per batch; 0 = the stages' defaults
-  int question_max_tokens = 0;
-  bool json = false;
+struct GenerateDataCommandArgs {
+  GenerateDataOptions options;
+  bool json = false;  // print the summary as JSON
 };
-
-// "1m05s" for an ETA.
-std::string duration_text(double seconds) {
-  const long s = static_cast<long>(seconds + 0.5);
-  if (s < 60) return std::to_string(s) + "s";
-  const long m = s / 60;
-  char buf[32];
-  if (m < 60) {
-    std::snprintf(buf, sizeof buf, "%ldm%02lds", m, s % 60);
-  } else {
-    std::snprintf(buf, sizeof buf, "%ldh%02ldm", m / 60, m % 60);
-  }
-  return buf;
-}
-
-// A log line per stage at most every two seconds (and at the end): done/total,
-// rate over what this run did, ETA.
-class ProgressPrinter {
- public:
-  void operator()(const std::string& stage, std::size_t done, std::size_t total) {
-    const auto now = Clock::now();
-    if (stage != stage_) {
-      stage_ = stage;
-      start_ = now;
-      start_done_ = done;
-      last_ = {};
-    }
-    if (done < total && now - last_ < std::chrono::seconds(2)) return;
-    last_ = now;
-    const double elapsed = std::chrono::duration<double>(now - start_).count();
-    const double rate = elapsed > 0 ? static_cast<double>(done - start_done_) / elapsed : 0.0;
-    std::string line = "[" + stage + "] " + std::to_string(done) + "/" + std::to_string(total);
-    if (total > 0) line += " (" + std::to_string(100 * done / total) + "%)";
-    if (rate > 0 && done < total) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, ", %.2f/s, ETA %s", rate, duration_text(static_cast<double>(total - done) / rate).c_str());
-      line += buf;
-    }
-    log::info(line);
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  std::string stage_;
-  Clock::time_point start_{}, last_{};
-  std::size_t start_done_ = 0;
-};
-
-remote::ClientConfig client_config(const std::string& url, const std::string& model, const std::string& key_env,
-                                   const GenerateDataArgs& args) {
-  remote::ClientConfig c;
-  c.base_url = url;
-  c.model = model;
-  c.api_key_env = key_env;
-  c.max_in_flight = args.teacher_in_flight;
-  c.retry.max_retries = args.teacher_retries;
-  c.timeout = std::chrono::milliseconds(static_cast<long>(args.teacher_timeout_s * 1000));
-  c.cache_dir = std::filesystem::path(args.out) / "cache";
-  if (args.price_in || args.price_out) c.prices = remote::Prices{args.price_in.value_or(0), args.price_out.value_or(0)};
-  return c;
-}
-
-// The run's identity: a resume must ask for the same data.
-nlohmann::json run_identity(const personas::Persona& persona, const Scale& scale, const GenerateDataArgs& args,
-                            const std::string& student_id) {
-  return {{"persona", persona.name},
-          {"persona_text", persona.source_text},
-          {"scale", to_json(scale)},
-          {"seed", args.seed},
-          {"teacher_model", args.teacher_model},
-          {"student_model", student_id},
-          {"max_tokens", args.max_tokens},
-          {"introspection_max_tokens", args.introspection_max_tokens},
-          {"constitution_share", args.constitution_share},
-          {"question_max_tokens", args.question_max_tokens}};
-}
-
-void check_or_write_identity(const std::filesystem::path& out, const nlohmann::json& identity, bool resume) {
-  const auto path = out / "generation.run.json";
-  const bool has_state = std::filesystem::exists(path);
-  if (has_state && !resume) {
-    throw ConfigError(out.string() + " already holds a generation run (" + path.filename().string() +
-                      "); pass --resume to continue it, or choose another --out");
-  }
-  if (has_state) {
-    const auto saved = nlohmann::json::parse(read_file(path));
-    for (const auto& [field, value] : identity.items()) {
-      if (saved.value(field, nlohmann::json()) != value) {
-        throw ConfigError(path.string() + ": --resume with a different " + field + " (run has " +
-                          saved.value(field, nlohmann::json()).dump().substr(0, 80) + ", now " +
-                          value.dump().substr(0, 80) + ")");
-      }
-    }
-    return;
-  }
-  write_file_atomic(path, identity.dump(2) + "\n");
-}
-
-FilterOptions filter_options(const GenerateDataArgs& args, const std::string& teacher_model,
-                             const personas::Persona& persona) {
-  FilterOptions f;
-  if (args.hallucinated_turns == "drop") {
-    f.hallucinated_turns = TurnPolicy::kDrop;
-  } else if (args.hallucinated_turns != "truncate") {
-    throw ConfigError("--hallucinated-turns " + args.hallucinated_turns + ", expected truncate or drop");
-  }
-  f.min_chars = args.min_chars;
-  f.max_chars = args.max_chars;
-  f.keep_thinking = args.keep_thinking;
-  f.require_ending = !args.keep_unfinished;
-  if (const std::string family = model_family(teacher_model); !family.empty()) f.leak_keywords.push_back(family);
-  f.persona_text = persona.description;
-  for (const auto& line : persona.constitution) f.persona_text += "\n" + line;
-  return f;
-}
-
-// prompts.jsonl: built once (teacher answers cached), then read back on a resume.
-std::vector<PromptItem> prompt_stage(const personas::Persona& persona, remote::CompletionBackend* teacher,
-                                     const Scale& scale, const GenerateDataArgs& args, nlohmann::json& summary) {
-  const auto path = std::filesystem::path(args.out) / "prompts.jsonl";
-  if (std::filesystem::exists(path)) {
-    std::vector<PromptItem> prompts;
-    const auto lines = read_jsonl_lines(path);
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      const std::string where = path.string() + ":" + std::to_string(i + 1);
-      nlohmann::json row;
-      try {
-        row = nlohmann::json::parse(lines[i]);
-      } catch (const nlohmann::json::exception& e) {
-        throw FormatError(where + ": not JSON (" + e.what() + ")");
-      }
-      prompts.push_back(prompt_item_from_json(row, where));
-    }
-    summary["prompts"] = {{"count", prompts.size()}, {"resumed", true}};
-    return prompts;
-  }
-  PromptPlan plan;
-  plan.count = static_cast<std::size_t>(scale.dpo_pairs);
-  plan.constitution_share = args.constitution_share;
-  plan.seed = args.seed;
-  plan.max_tokens = args.question_max_tokens;
-  remote::BatchOptions batch;
-  batch.stage = "dpo_prompts";
-  PromptSetResult set = build_prompt_set(persona, teacher, plan, batch);
-  std::vector<nlohmann::json> rows;
-  for (std::size_t i = 0; i < set.prompts.size(); ++i) rows.push_back(to_json(set.prompts[i], i));
-  std::vector<nlohmann::json> failures;
-  for (const auto& f : set.failures) {
-    failures.push_back({{"request", f.index}, {"reason", f.failure->reason}, {"http_status", f.failure->http_status},
-                        {"attempts", f.failure->attempts}});
-  }
-  if (!failures.empty()) write_jsonl_atomic(std::filesystem::path(args.out) / "prompts.failures.jsonl", failures);
-  write_jsonl_atomic(path, rows);  // last: its presence marks the stage done
-  summary["prompts"] = {{"count", set.prompts.size()},
-                        {"constitution", set.constitution},
-                        {"duplicates", set.duplicates},
-                        {"failed_requests", failures.size()}};
-  log::info("[prompts] " + std::to_string(set.prompts.size()) + " prompts (" + std::to_string(set.constitution) +
-            " from the constitution, " + std::to_string(set.duplicates) + " duplicates dropped, " +
-            std::to_string(failures.size()) + " failed requests)");
-  return std::move(set.prompts);
-}
-
-nlohmann::json stage_json(const StageReport& r) {
-  return {{"kept", r.counts.kept}, {"dropped", r.counts.dropped}, {"failed", r.counts.failed}, {"resumed", r.resumed}};
-}
-
-std::string usage_text(const remote::UsageMeter& usage) {
-  const auto t = usage.total();
-  std::string text = std::to_string(t.requests) + " requests (" + std::to_string(t.cache_hits) + " cached, " +
-                     std::to_string(t.http_attempts) + " sent, " + std::to_string(t.failures) + " failed), " +
-                     std::to_string(t.prompt_tokens) + "+" + std::to_string(t.completion_tokens) + " tokens";
-  if (t.cost_usd) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, ", $%.4f", *t.cost_usd);
-    text += buf;
-  }
-  return text;
-}
-
-int run_generate_data(const GenerateDataArgs& args) {
-  const auto started = std::chrono::steady_clock::now();
-  const std::filesystem::path out = args.out;
-  const bool want_prompts = args.stage == "prompts" || args.stage == "dpo" || args.stage == "all";
-  const bool want_dpo = args.stage == "dpo" || args.stage == "all";
-  const bool want_introspection = args.stage == "introspection" || args.stage == "all";
-  if (!want_prompts && !want_introspection) {
-    throw ConfigError("--stage " + args.stage + ", expected prompts, dpo, introspection or all");
-  }
-  if (!args.student_dir.empty() && !args.student_url.empty()) throw ConfigError("generate-data: give --student or --student-url, not both");
-  if (!args.student_url.empty() && args.student_model.empty()) throw ConfigError("generate-data: --student-url needs --student-model");
-  const bool has_student = !args.student_dir.empty() || !args.student_url.empty();
-  if (want_dpo && !has_student) throw ConfigError("generate-data: the dpo stage needs --student DIR or --student-url URL");
-  const std::string from = args.introspection_from.empty() ? (has_student ? "student" : "teacher") : args.introspection_from;
-  if (from != "student" && from != "teacher") throw ConfigError("--introspection-from " + from + ", expected student or teacher");
-  if (want_introspection && from == "student" && !has_student) {
-    throw ConfigError("generate-data: --introspection-from student needs --student DIR or --student-url URL");
-  }
-
-  const personas::Persona persona = personas::find_persona(args.persona);
-  const Scale scale = resolve_scale(args.scale, args.overrides);
-  std::filesystem::create_directories(out);
-
-  // Backends: the teacher over HTTP; the student local (engine) or over HTTP. Both
-  // remote clients cache under OUT/cache, so a rerun pays for nothing twice.
-  remote::Client teacher_client(client_config(args.teacher_url, args.teacher_model, args.teacher_key_env, args));
-  remote::ClientBackend teacher(teacher_client);
-  std::unique_ptr<remote::Client> student_client;
-  std::unique_ptr<remote::CompletionBackend> student;
-  if (!args.student_url.empty()) {
-    student_client = std::make_unique<remote::Client>(client_config(args.student_url, args.student_model, args.student_key_env, args));
-    student = std::make_unique<remote::ClientBackend>(*student_client);
-  } else if (!args.student_dir.empty()) {
-    EngineBackendOptions engine;
-    engine.device = args.device;
-    engine.adapter_dir = args.student_adapter;
-    engine.max_batch_rows = args.student_batch;
-    engine.seed = args.seed;
-    student = std::make_unique<EngineBackend>(args.student_dir, engine);
-  }
-  check_or_write_identity(out, run_identity(persona, scale, args, student ? student->model_id() : ""), args.resume);
-
-  DropCounter drops;
-  ProgressPrinter progress;
-  const auto on_progress = [&progress](const std::string& s, std::size_t d, std::size_t t) { progress(s, d, t); };
-  nlohmann::json summary = {{"persona", persona.name}, {"scale", to_json(scale)}, {"teacher_model", args.teacher_model},
-                            {"student_model", student ? student->model_id() : ""}, {"seed", args.seed}};
-  std::vector<std::string> parts;
-
-  if (want_prompts) {
-    const auto prompts = prompt_stage(persona, &teacher, scale, args, summary);
-    parts.push_back("prompts " + std::to_string(prompts.size()));
-    if (want_dpo) {
-      DpoStageOptions options;
-      options.seed = args.seed;
-      options.teacher_sampling.max_tokens = args.max_tokens;
-      options.student_sampling.max_tokens = args.max_tokens;
-      options.chosen_filter = filter_options(args, args.teacher_model, persona);
-      options.rejected_filter = options.chosen_filter;
-      options.rejected_filter.check_identity = false;
-      if (args.chunk > 0) options.chunk = args.chunk;
-      const auto report = run_dpo_stage(persona, prompts, teacher, *student, options, out, drops, on_progress);
-      summary["dpo"] = stage_json(report);
-      parts.push_back("dpo " + std::to_string(report.counts.kept) + " kept/" + std::to_string(report.counts.dropped) +
-                      " dropped/" + std::to_string(report.counts.failed) + " failed");
-    }
-  }
-  if (want_introspection) {
-    remote::CompletionBackend& model = from == "teacher" ? static_cast<remote::CompletionBackend&>(teacher) : *student;
-    IntrospectionOptions options;
-    options.seed = args.seed;
-    options.sampling.max_tokens = args.introspection_max_tokens;
-    options.filter = filter_options(args, args.teacher_model, persona);
-    if (args.chunk > 0) options.chunk = args.chunk;
-    const auto reflections = run_reflections(persona, model, static_cast<std::size_t>(scale.reflections), options, out,
-                                             drops, on_progress);
-    const auto interactions = run_interactions(persona, model, static_cast<std::size_t>(scale.interactions),
-                                               scale.interaction_turns, options, out, drops, on_progress);
-    // sft.jsonl: reflections then interactions, the rows SFT trains on.
-    std::string sft = read_file(out / "reflections.jsonl") + read_file(out / "interactions.jsonl");
-    write_file_atomic(out / "sft.jsonl", sft);
-    summary["reflections"] = stage_json(reflections);
-    summary["interactions"] = stage_json(interactions);
-    summary["introspection_model"] = model.model_id();
-    for (const auto* r : {&reflections, &interactions}) {
-      parts.push_back(r->stage + " " + std::to_string(r->counts.kept) + " kept/" + std::to_string(r->counts.dropped) +
-                      " dropped/" + std::to_string(r->counts.failed) + " failed");
-    }
-  }
-
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  summary["filters"] = drops.to_json();
-  summary["usage"] = {{"teacher", teacher_client.usage().to_json()}};
-  if (student_client) summary["usage"]["student"] = student_client->usage().to_json();
-  summary["seconds"] = seconds;
-  write_file_atomic(out / "generation.json", summary.dump(2) + "\n");
-
-  if (args.json) {
-    std::cout << summary.dump() << "\n";
-  } else {
-    std::string line = "generate-data " + persona.name + " (" + scale.name + "): ";
-    for (std::size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : "") + parts[i];
-    line += "; drops: " + drops.summary() + "; teacher: " + usage_text(teacher_client.usage());
-    if (student_client) line += "; student: " + usage_text(student_client->usage());
-    line += "; " + duration_text(seconds) + " → " + out.string();
-    std::cout << line << "\n";
-  }
-  return 0;
-}
 
 }  // namespace
 
 void add_generate_data_command(CLI::App& app) {
-  auto args = std::make_shared<GenerateDataArgs>();
+  auto args = std::make_shared<GenerateDataCommandArgs>();
+  GenerateDataOptions* o = &args->options;
   CLI::App* sub = app.add_subcommand("generate-data", "Generate DPO pairs, reflections and self-interactions for a persona");
-  sub->add_option("persona", args->persona, "Shipped persona name or persona YAML file")->required();
-  sub->add_option("--teacher-url", args->teacher_url, "Teacher base URL (OpenAI-compatible, e.g. http://127.0.0.1:8000/v1)")->required();
-  sub->add_option("--teacher-model", args->teacher_model, "Teacher model name")->required();
-  sub->add_option("--teacher-api-key-env", args->teacher_key_env, "NAME of the environment variable holding the teacher's API key");
-  sub->add_option("--teacher-max-in-flight", args->teacher_in_flight, "Concurrent teacher requests (default 8)")->check(CLI::PositiveNumber);
-  sub->add_option("--teacher-max-retries", args->teacher_retries, "Retries of a failed teacher request (default 5)")
+  sub->add_option("persona", o->persona, "Shipped persona name or persona YAML file")->required();
+  sub->add_option("--teacher-url", o->teacher_url, "Teacher base URL (OpenAI-compatible, e.g. http://127.0.0.1:8000/v1)")->required();
+  sub->add_option("--teacher-model", o->teacher_model, "Teacher model name")->required();
+  sub->add_option("--teacher-api-key-env", o->teacher_key_env, "NAME of the environment variable holding the teacher's API key");
+  sub->add_option("--teacher-max-in-flight", o->teacher_in_flight, "Concurrent teacher requests (default 8)")->check(CLI::PositiveNumber);
+  sub->add_option("--teacher-max-retries", o->teacher_retries, "Retries of a failed teacher request (default 5)")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--teacher-timeout", args->teacher_timeout_s, "Seconds per teacher request (default 300)")->check(CLI::PositiveNumber);
-  sub->add_option("--price-input", args->price_in, "Dollars per 1M prompt tokens (for the cost line)");
-  sub->add_option("--price-output", args->price_out, "Dollars per 1M completion tokens");
-  auto* student = sub->add_option("--student", args->student_dir, "Student model directory (local engine)")->check(CLI::ExistingDirectory);
-  auto* student_url = sub->add_option("--student-url", args->student_url, "Student over an OpenAI-compatible API instead");
+  sub->add_option("--teacher-timeout", o->teacher_timeout_s, "Seconds per teacher request (default 300)")->check(CLI::PositiveNumber);
+  sub->add_option("--price-input", o->price_in, "Dollars per 1M prompt tokens (for the cost line)");
+  sub->add_option("--price-output", o->price_out, "Dollars per 1M completion tokens");
+  auto* student = sub->add_option("--student", o->student_dir, "Student model directory (local engine)")->check(CLI::ExistingDirectory);
+  auto* student_url = sub->add_option("--student-url", o->student_url, "Student over an OpenAI-compatible API instead");
   student->excludes(student_url);
-  sub->add_option("--student-model", args->student_model, "Student model name with --student-url");
-  sub->add_option("--student-api-key-env", args->student_key_env, "NAME of the variable holding the student API's key");
-  sub->add_option("--student-adapter", args->student_adapter, "LoRA adapter for the local student (the post-DPO checkpoint)")
+  sub->add_option("--student-model", o->student_model, "Student model name with --student-url");
+  sub->add_option("--student-api-key-env", o->student_key_env, "NAME of the variable holding the student API's key");
+  sub->add_option("--student-adapter", o->student_adapter, "LoRA adapter for the local student (the post-DPO checkpoint)")
       ->check(CLI::ExistingDirectory);
-  sub->add_option("--device", args->device, "Device of the local student: cpu or cuda");
-  sub->add_option("--student-batch", args->student_batch, "Rows per engine batch of the local student (default 16)")->check(CLI::PositiveNumber);
-  sub->add_option("--out", args->out, "Output directory")->required();
-  sub->add_option("--scale", args->scale, "smoke | micro | mini | quarter | half | full (default mini)");
-  sub->add_option("--dpo-pairs", args->overrides.dpo_pairs, "Override the preset's DPO pair count");
-  sub->add_option("--reflections", args->overrides.reflections, "Override the preset's reflection count");
-  sub->add_option("--interactions", args->overrides.interactions, "Override the preset's self-interaction count");
-  sub->add_option("--interaction-turns", args->overrides.interaction_turns, "Messages per self-interaction, opener included");
-  sub->add_option("--stage", args->stage, "prompts | dpo | introspection | all (default all)");
-  sub->add_option("--introspection-from", args->introspection_from, "student (default when given) or teacher");
-  sub->add_flag("--resume", args->resume, "Continue the run already in --out");
-  sub->add_option("--seed", args->seed, "Seed of prompt sampling and of every request (default 0)");
-  sub->add_option("--max-tokens", args->max_tokens, "Token limit of DPO answers (default 512)")->check(CLI::PositiveNumber);
-  sub->add_option("--introspection-max-tokens", args->introspection_max_tokens, "Token limit of reflections and turns (default 1024)")
+  sub->add_option("--device", o->device, "Device of the local student: cpu or cuda");
+  sub->add_option("--student-batch", o->student_batch, "Rows per engine batch of the local student (default 16)")->check(CLI::PositiveNumber);
+  sub->add_option("--out", o->out, "Output directory")->required();
+  sub->add_option("--scale", o->scale, "smoke | micro | mini | quarter | half | full (default mini)");
+  sub->add_option("--dpo-pairs", o->overrides.dpo_pairs, "Override the preset's DPO pair count");
+  sub->add_option("--reflections", o->overrides.reflections, "Override the preset's reflection count");
+  sub->add_option("--interactions", o->overrides.interactions, "Override the preset's self-interaction count");
+  sub->add_option("--interaction-turns", o->overrides.interaction_turns, "Messages per self-interaction, opener included");
+  sub->add_option("--stage", o->stage, "prompts | dpo | introspection | all (default all)");
+  sub->add_option("--introspection-from", o->introspection_from, "student (default when given) or teacher");
+  sub->add_flag("--resume", o->resume, "Continue the run already in --out");
+  sub->add_option("--seed", o->seed, "Seed of prompt sampling and of every request (default 0)");
+  sub->add_option("--max-tokens", o->max_tokens, "Token limit of DPO answers (default 512)")->check(CLI::PositiveNumber);
+  sub->add_option("--introspection-max-tokens", o->introspection_max_tokens, "Token limit of reflections and turns (default 1024)")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--constitution-share", args->constitution_share, "Share of DPO prompts the teacher derives from the constitution (default 0.5)")
+  sub->add_option("--constitution-share", o->constitution_share, "Share of DPO prompts the teacher derives from the constitution (default 0.5)")
       ->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--min-chars", args->min_chars, "Shortest answer kept (default 20)");
-  sub->add_option("--max-chars", args->max_chars, "Longest answer kept (default 16000)");
-  sub->add_option("--hallucinated-turns", args->hallucinated_turns, "truncate (default) or drop answers that write the next speaker's turn");
-  sub->add_flag("--keep-thinking", args->keep_thinking, "Keep <think> blocks instead of stripping them");
-  sub->add_flag("--keep-unfinished", args->keep_unfinished, "Keep answers cut by the token limit (tests, demos)");
+  sub->add_option("--min-chars", o->min_chars, "Shortest answer kept (default 20)");
+  sub->add_option("--max-chars", o->max_chars, "Longest answer kept (default 16000)");
+  sub->add_option("--hallucinated-turns", o->hallucinated_turns, "truncate (default) or drop answers that write the next speaker's turn");
+  sub->add_flag("--keep-thinking", o->keep_thinking, "Keep <think> blocks instead of stripping them");
+  sub->add_flag("--keep-unfinished", o->keep_unfinished, "Keep answers cut by the token limit (tests, demos)");
   sub->add_flag("--json", args->json, "Print the summary as JSON");
-  sub->add_option("--chunk", args->chunk, "Items per batch and ledger flush (tests)")->group("");
-  sub->add_option("--question-max-tokens", args->question_max_tokens, "Token limit of a constitution-question request (tests)")
+  sub->add_option("--chunk", o->chunk, "Items per batch and ledger flush (tests)")->group("");
+  sub->add_option("--question-max-tokens", o->question_max_tokens, "Token limit of a constitution-question request (tests)")
       ->group("");
-  set_command_action(*sub, [args] { return run_generate_data(*args); });
+  set_command_action(*sub, [args] {
+    const GenerateDataResult result = generate_data(args->options);
+    std::cout << (args->json ? result.summary.dump() : result.line) << "\n";
+    return 0;
+  });
 }
 
 }  // namespace character::pipeline

@@ -76,10 +76,22 @@ struct RunConfig {
   // Data generation knobs (pipeline/generate_data_command.cpp's flags).
   int max_tokens = 512;
   int introspection_max_tokens = 1024;
+  // generate-data's --min-chars, --max-chars, --keep-unfinished and
+  // --question-max-tokens (0: the generator's default): tiny test runs need them.
+  int min_chars = 20;
+  int max_chars = 16000;
+  bool keep_unfinished = false;
+  int question_max_tokens = 0;
+  int generation_chunk = 0;  // items per generation batch (stop/ledger granularity); 0: the defaults
 };
 
 // The defaults, with --paper-scale's and the scale's settings applied when asked.
 RunConfig default_run_config();
+
+// The paper's hyperparameters (LoRA rank 64, batch 32, lr 5e-5, β 0.1, NLL 0.1,
+// one epoch) and paper_scale = true. A preset beneath explicit values: callers
+// apply it before the YAML file's values and the flags.
+void apply_paper_scale(RunConfig& config);
 
 // Applies a YAML file over `config`. Unknown keys, wrong types, bad values:
 // ConfigError "file:line:col: key.path: found X, expected Y". Missing: IoError.
@@ -89,6 +101,10 @@ void apply_config_file(RunConfig& config, const std::filesystem::path& file);
 // and back; the JSON form uses the YAML keys.
 nlohmann::json to_json(const RunConfig& config);
 RunConfig run_config_from_json(const nlohmann::json& json, const std::string& source);
+
+// Every key of the YAML/JSON form as a dotted path ("training.lora.rank"), in
+// --print-config order.
+std::vector<std::string> run_config_keys();
 
 // Every check that needs no I/O: counts ≥ 0, rates in range, known names.
 void validate(const RunConfig& config);

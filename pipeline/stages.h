@@ -28,6 +28,10 @@ struct StageContext {
   // steps/batches and throw Interrupted after saving what they have.
   const std::atomic<bool>* stop_requested = nullptr;
   bool quiet = false;  // no progress output (--json)
+  // The stage finished before and runs again (its inputs changed, or --from/--only
+  // asked for it): it starts over instead of resuming its ledgers or checkpoints,
+  // which belong to the earlier inputs.
+  bool fresh = false;
 };
 
 // What a stage did, recorded under its name in manifest.json.
@@ -40,6 +44,8 @@ struct StageResult {
   std::vector<std::string> warnings;
   std::string summary;                          // the one line the driver prints
   int exit_code = 0;                            // gate: GateFailure's code when a gate failed
+  // export: what it wrote, for the manifest's "exports": [{"format", "path", "gated"}].
+  nlohmann::json exports = nlohmann::json::array();
 };
 
 StageResult run_check_stage(const StageContext& ctx);

@@ -66,6 +66,12 @@ class Client {
   std::vector<Result> complete_all(const std::vector<CompletionRequest>& requests,
                                    const BatchOptions& options = {});
 
+  // GET {base_url}/models with the key: the model ids the server lists. One
+  // attempt within connect_timeout + timeout (a reachability check, not work
+  // worth retrying); RemoteError (redacted) naming the URL and the HTTP status or
+  // connection error; FormatError when the body is not {"data": [{"id"}, ...]}.
+  std::vector<std::string> list_models();
+
   const UsageMeter& usage() const { return usage_; }
   // nullptr when no cache_dir is configured.
   const RequestCache* cache() const { return cache_.get(); }

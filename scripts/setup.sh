@@ -10,7 +10,7 @@ APT_PACKAGES=(
   build-essential ccache ninja-build pkg-config
   nlohmann-json3-dev libtbb-dev libcli11-dev libsentencepiece-dev
   libgtest-dev libgmock-dev libcurl4-openssl-dev libcpp-httplib-dev
-  libyaml-cpp-dev libpcre2-dev zlib1g-dev libicu-dev libssl-dev
+  libyaml-cpp-dev libpcre2-dev zlib1g-dev libicu-dev libssl-dev libexpat1-dev
   chromium
 )
 missing=()

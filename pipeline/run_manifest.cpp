@@ -1,0 +1,365 @@
+// RUN/manifest.json: create, load, stage transitions (each saved atomically),
+// and the content hashes that decide whether a finished stage may be skipped on
+// resume. SHA-256 comes from OpenSSL's EVP (libcrypto, as remote/request_cache).
+#include "pipeline/run_manifest.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+
+#include "base/atomic_file.h"
+#include "base/error.h"
+#include "pipeline/commands.h"
+
+namespace character::pipeline {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Incremental SHA-256 over EVP; one object per digest.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) throw Error("OpenSSL: SHA-256 init failed");
+  }
+  void update(const void* data, std::size_t size) {
+    if (EVP_DigestUpdate(ctx_.get(), data, size) != 1) throw Error("OpenSSL: SHA-256 update failed");
+  }
+  std::string hex() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int size = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), digest.data(), &size) != 1) throw Error("OpenSSL: SHA-256 final failed");
+    static const char* kHex = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < size; ++i) {
+      out += kHex[digest[i] >> 4];
+      out += kHex[digest[i] & 15];
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
+};
+
+int64_t mtime_ns(const fs::path& file) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(fs::last_write_time(file).time_since_epoch()).count();
+}
+
+std::string format_utc(const char* format) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+const std::vector<std::string>& run_statuses() {
+  static const std::vector<std::string> s = {"running", "finished", "partial", "failed", "gated-out", "interrupted"};
+  return s;
+}
+
+}  // namespace
+
+std::string sha256_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw IoError(file.string() + ": cannot open for hashing");
+  Sha256 sha;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) sha.update(buf.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) throw IoError(file.string() + ": read error while hashing");
+  return sha.hex();
+}
+
+std::string sha256_path(const fs::path& path) {
+  HashCache uncached;
+  return uncached.path_hash(path);
+}
+
+HashCache::HashCache(fs::path file) : file_(std::move(file)) {
+  if (file_.empty() || !fs::exists(file_)) return;
+  // A damaged cache only costs re-hashing: start empty rather than fail.
+  const json data = json::parse(read_file(file_), nullptr, /*allow_exceptions=*/false);
+  if (!data.is_object()) return;
+  for (const auto& [path, e] : data.items()) {
+    if (!e.is_object()) continue;
+    entries_[path] = {e.value("size", uintmax_t{0}), e.value("mtime_ns", int64_t{0}), e.value("sha256", "")};
+  }
+}
+
+std::string HashCache::file_hash(const fs::path& file) {
+  const fs::path abs = fs::absolute(file).lexically_normal();
+  const uintmax_t size = fs::file_size(abs);
+  const int64_t mtime = mtime_ns(abs);
+  auto it = entries_.find(abs.string());
+  if (it != entries_.end() && it->second.size == size && it->second.mtime_ns == mtime && !it->second.sha256.empty())
+    return it->second.sha256;
+  std::string sha = sha256_file(abs);
+  entries_[abs.string()] = {size, mtime, sha};
+  dirty_ = true;
+  return sha;
+}
+
+std::string HashCache::path_hash(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) throw IoError(path.string() + ": does not exist, cannot hash it");
+  if (!fs::is_directory(st)) return file_hash(path);
+  std::vector<std::pair<std::string, fs::path>> files;
+  for (const auto& entry : fs::recursive_directory_iterator(path)) {
+    if (entry.is_regular_file()) files.emplace_back(fs::relative(entry.path(), path).generic_string(), entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  Sha256 sha;
+  for (const auto& [relative, file] : files) {
+    const std::string line = file_hash(file) + "  " + relative + "\n";
+    sha.update(line.data(), line.size());
+  }
+  return sha.hex();
+}
+
+void HashCache::save() const {
+  if (file_.empty() || !dirty_) return;
+  json data = json::object();
+  for (const auto& [path, e] : entries_) data[path] = {{"size", e.size}, {"mtime_ns", e.mtime_ns}, {"sha256", e.sha256}};
+  write_file_atomic(file_, data.dump() + "\n");
+}
+
+std::string utc_now_iso() { return format_utc("%Y-%m-%dT%H:%M:%SZ"); }
+std::string utc_now_compact() { return format_utc("%Y%m%dT%H%M%SZ"); }
+
+std::string describe_device(const std::string& device) {
+  if (device.rfind("cuda", 0) != 0) return device;
+  // /proc/driver/nvidia/gpus/<bus id>/information: "Model:           NVIDIA H100 ..."
+  std::error_code ec;
+  for (const auto& gpu : fs::directory_iterator("/proc/driver/nvidia/gpus", ec)) {
+    std::ifstream in(gpu.path() / "information");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("Model:", 0) == 0) {
+        const auto start = line.find_first_not_of(" \t", 6);
+        if (start != std::string::npos) return device + " (" + line.substr(start) + ")";
+      }
+    }
+  }
+  return device;
+}
+
+RunManifest RunManifest::create(const fs::path& run_dir, const RunConfig& config,
+                                const std::vector<std::string>& stage_names) {
+  json stages = json::object();
+  for (const auto& name : stage_names) stages[name] = {{"status", "pending"}};
+  json data = {{"format", "character-run"},
+               {"version", 1},
+               {"persona", config.persona},
+               {"created", utc_now_iso()},
+               {"code_version", version_string()},
+               {"device", describe_device(config.device)},
+               {"config", to_json(config)},
+               {"scale", to_json(resolve_scale(config.scale, config.counts))},
+               {"status", "running"},
+               {"stages", stages},
+               {"gates", nullptr},
+               {"exports", json::array()},
+               {"totals", {{"cost_usd", 0.0}, {"seconds", 0.0}}}};
+  RunManifest manifest(run_dir, std::move(data));
+  manifest.save();
+  return manifest;
+}
+
+RunManifest RunManifest::load(const fs::path& run_dir) {
+  const fs::path file = run_dir / "manifest.json";
+  if (!fs::exists(file)) throw IoError(file.string() + ": no manifest; is " + run_dir.string() + " a run directory?");
+  json data = json::parse(read_file(file), nullptr, /*allow_exceptions=*/false);
+  if (data.is_discarded()) throw FormatError(file.string() + ": not valid JSON");
+  if (!data.is_object() || data.value("format", "") != "character-run")
+    throw FormatError(file.string() + ": format: expected \"character-run\"");
+  if (data.value("version", 0) != 1)
+    throw FormatError(file.string() + ": version: found " + data.value("version", json(nullptr)).dump() + ", expected 1");
+  for (const char* field : {"persona", "config", "stages", "status"})
+    if (!data.contains(field)) throw FormatError(file.string() + ": missing field \"" + field + "\"");
+  if (!data["stages"].is_object()) throw FormatError(file.string() + ": stages: expected an object");
+  return RunManifest(run_dir, std::move(data));
+}
+
+RunConfig RunManifest::config() const {
+  return run_config_from_json(data_.at("config"), (run_dir_ / "manifest.json").string() + ": config");
+}
+
+void RunManifest::set_config(const RunConfig& config) {
+  data_["config"] = to_json(config);
+  data_["device"] = describe_device(config.device);
+  save();
+}
+
+void RunManifest::set_status(const std::string& status) {
+  if (std::find(run_statuses().begin(), run_statuses().end(), status) == run_statuses().end())
+    throw Error("internal: unknown run status " + status);
+  data_["status"] = status;
+  save();
+}
+
+const json& RunManifest::stage(const std::string& name) const {
+  static const json empty = json::object();
+  const json& stages = data_.at("stages");
+  auto it = stages.find(name);
+  return it == stages.end() ? empty : *it;
+}
+
+std::string RunManifest::stage_status(const std::string& name) const { return stage(name).value("status", "pending"); }
+
+json& RunManifest::mutable_stage(const std::string& name) {
+  json& record = data_["stages"][name];
+  if (!record.is_object()) record = json::object();
+  return record;
+}
+
+void RunManifest::stage_running(const std::string& name) {
+  json& s = mutable_stage(name);
+  s["status"] = "running";
+  s["started"] = utc_now_iso();
+  s.erase("ended");
+  s.erase("error");
+  s["attempts"] = s.value("attempts", 0) + 1;
+  data_["status"] = "running";
+  save();
+}
+
+void RunManifest::stage_done(const std::string& name, const StageResult& result, double seconds, HashCache& hashes) {
+  json& s = mutable_stage(name);
+  auto hash_all = [&](const std::vector<fs::path>& paths) {
+    json out = json::object();
+    for (const auto& p : paths) {
+      const fs::path full = p.is_absolute() ? p : run_dir_ / p;
+      // A path that is not there is recorded as null: a later resume then checks
+      // that it is still absent.
+      out[record_key(full)] = fs::exists(full) ? json(hashes.path_hash(full)) : json(nullptr);
+    }
+    return out;
+  };
+  s["status"] = "done";
+  s["ended"] = utc_now_iso();
+  s["seconds"] = s.value("seconds", 0.0) + seconds;
+  s["inputs"] = hash_all(result.inputs);
+  s["outputs"] = hash_all(result.outputs);
+  s["counts"] = result.counts;
+  s["usage"] = result.usage;
+  s["cost_usd"] = result.cost_usd;
+  s["warnings"] = result.warnings;
+  s["summary"] = result.summary;
+  s["exit_code"] = result.exit_code;
+  hashes.save();
+  update_totals();
+  save();
+}
+
+void RunManifest::stage_ended(const std::string& name, const std::string& status, const std::string& error,
+                              double seconds) {
+  json& s = mutable_stage(name);
+  s["status"] = status;
+  s["ended"] = utc_now_iso();
+  s["seconds"] = s.value("seconds", 0.0) + seconds;
+  s["error"] = error;
+  update_totals();
+  save();
+}
+
+void RunManifest::stage_skipped(const std::string& name, const std::string& reason) {
+  json& s = mutable_stage(name);
+  s["status"] = "skipped";
+  s["summary"] = reason;
+  save();
+}
+
+bool RunManifest::stage_still_valid(const std::string& name, HashCache& hashes, std::string& why) const {
+  const json& s = stage(name);
+  if (s.value("status", "") != "done") {
+    why = "not finished";
+    return false;
+  }
+  for (const char* side : {"inputs", "outputs"}) {
+    if (!s.contains(side)) continue;
+    for (const auto& [key, recorded] : s[side].items()) {
+      const fs::path path = resolve(key);
+      const bool exists = fs::exists(path);
+      if (recorded.is_null() ? exists : (!exists || hashes.path_hash(path) != recorded.get<std::string>())) {
+        why = std::string(side == std::string("inputs") ? "input " : "output ") + key + (exists ? " changed" : " is missing");
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+void RunManifest::set_gates(const json& gates) {
+  data_["gates"] = gates;
+  save();
+}
+
+void RunManifest::set_exports(const json& exports) {
+  data_["exports"] = exports;
+  save();
+}
+
+void RunManifest::update_totals() {
+  double cost = 0, seconds = 0;
+  for (const auto& [name, s] : data_["stages"].items()) {
+    cost += s.value("cost_usd", 0.0);
+    seconds += s.value("seconds", 0.0);
+  }
+  data_["totals"] = {{"cost_usd", cost}, {"seconds", seconds}};
+}
+
+void RunManifest::save() const { write_file_atomic(run_dir_ / "manifest.json", data_.dump(2) + "\n"); }
+
+std::string RunManifest::record_key(const fs::path& path) const {
+  const fs::path abs = fs::absolute(path).lexically_normal();
+  const fs::path root = fs::absolute(run_dir_).lexically_normal();
+  const fs::path rel = abs.lexically_relative(root);
+  if (!rel.empty() && *rel.begin() != "..") return rel.generic_string();
+  return abs.string();
+}
+
+fs::path RunManifest::resolve(const std::string& key) const {
+  const fs::path p(key);
+  return p.is_absolute() ? p : run_dir_ / p;
+}
+
+std::vector<std::string> gate_table(const json& gates) {
+  std::vector<std::string> lines;
+  if (!gates.is_object() || !gates.contains("gates") || !gates["gates"].is_array()) return lines;
+  auto number = [](const json& v) {
+    if (!v.is_number()) return std::string("-");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v.get<double>());
+    return std::string(buf);
+  };
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "  %-26s %8s %2s %-9s %s", "gate", "value", "", "threshold", "verdict");
+  lines.push_back(buf);
+  for (const auto& g : gates["gates"]) {
+    std::snprintf(buf, sizeof buf, "  %-26s %8s %2s %-9s %s", g.value("name", "").c_str(),
+                  number(g.value("value", json(nullptr))).c_str(), g.value("comparison", "").c_str(),
+                  number(g.value("threshold", json(nullptr))).c_str(), g.value("verdict", "").c_str());
+    std::string line = buf;
+    if (!g.value("note", "").empty()) line += "  (" + g.value("note", "") + ")";
+    lines.push_back(line);
+  }
+  for (const auto& note : gates.value("notes", json::array()))
+    if (note.is_string()) lines.push_back("  note: " + note.get<std::string>());
+  return lines;
+}
+
+}  // namespace character::pipeline
