@@ -131,25 +131,11 @@ void teacher_forced(model::CausalLMImpl& model, const std::vector<const std::vec
   input.skip_logits = true;
   input.capture.router = true;
   const auto routing = model.forward(input).routing;  // per MoE layer: topk [B·T, K]
-  std::vector<at::Tensor> layer_ids, layer_weights;
-  std::vector<int64_t> layers;
-  for (const auto& layer : routing) {
-    layers.push_back(layer.layer);
-    layer_ids.push_back(layer.topk_ids.to(torch::kCPU, torch::kLong));
-    layer_weights.push_back(layer.topk_weights.to(torch::kCPU, torch::kFloat));
-  }
-  const at::Tensor all_ids = torch::stack(layer_ids, 1).view({batch, longest, -1, layer_ids[0].size(1)});  // [B, T, L, K]
-  const at::Tensor all_weights = torch::stack(layer_weights, 1).view_as(all_ids);
+  std::vector<std::vector<char>> real(static_cast<size_t>(batch), std::vector<char>(static_cast<size_t>(longest), 0));
+  for (int64_t b = 0; b < batch; ++b) std::fill_n(real[b].begin(), lengths[b], 1);  // right padding
+  const auto traces = traces_from_forward(routing, model.config().num_experts, batch, longest, real);
   for (int64_t b = 0; b < batch; ++b) {
-    const auto prompt_length = static_cast<int64_t>(prompt_ids[b]->size());
-    const auto generated = static_cast<int64_t>(responses[b]->ids.size());
-    model::GenerationRouting r;
-    r.layers = layers;
-    r.prompt_topk_ids = all_ids[b].narrow(0, 0, prompt_length).clone();  // [P, L, K]
-    r.prompt_topk_weights = all_weights[b].narrow(0, 0, prompt_length).clone();
-    r.topk_ids = all_ids[b].narrow(0, prompt_length - 1, generated).clone();  // [G, L, K]
-    r.topk_weights = all_weights[b].narrow(0, prompt_length - 1, generated).clone();
-    responses[b]->base_routing = trace_from_generation(r, model.config().num_experts);
+    responses[b]->base_routing = as_generation_layout(traces[b], static_cast<int64_t>(prompt_ids[b]->size()));
   }
 }
 

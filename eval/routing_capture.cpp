@@ -65,6 +65,22 @@ std::vector<RoutingTrace> traces_from_forward(const std::vector<model::LayerRout
   return out;
 }
 
+RoutingTrace as_generation_layout(const RoutingTrace& forward, int64_t prompt_positions) {
+  if (prompt_positions < 1 || prompt_positions > forward.positions) {
+    throw ConfigError("routing capture: " + std::to_string(prompt_positions) + " prompt positions in a trace of " +
+                      std::to_string(forward.positions) + ", expected 1.." + std::to_string(forward.positions));
+  }
+  const auto row = static_cast<std::ptrdiff_t>(forward.num_layers() * forward.top_k);  // L·K values per position
+  RoutingTrace out = forward;
+  out.ids.assign(forward.ids.begin(), forward.ids.begin() + prompt_positions * row);
+  out.weights.assign(forward.weights.begin(), forward.weights.begin() + prompt_positions * row);
+  out.ids.insert(out.ids.end(), forward.ids.begin() + (prompt_positions - 1) * row, forward.ids.end());
+  out.weights.insert(out.weights.end(), forward.weights.begin() + (prompt_positions - 1) * row, forward.weights.end());
+  out.prompt_positions = prompt_positions;
+  out.positions = forward.positions + 1;  // the last prompt position counts twice, as in generation
+  return out;
+}
+
 std::vector<RoutingTrace> route_sequences(model::CausalLMImpl& model,
                                           const std::vector<std::vector<model::TokenId>>& sequences,
                                           const RouteOptions& options) {

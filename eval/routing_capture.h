@@ -39,6 +39,13 @@ std::vector<RoutingTrace> traces_from_forward(const std::vector<model::LayerRout
                                               int64_t batch, int64_t seq_len,
                                               const std::vector<std::vector<char>>& real);
 
+// A teacher-forced trace of prompt + reply (every position a prompt position,
+// as traces_from_forward gives it) in trace_from_generation's layout: its first
+// `prompt_positions` rows, then the rows from the last prompt position on (the
+// passes that chose the reply's tokens). ConfigError when prompt_positions is
+// outside [1, positions].
+RoutingTrace as_generation_layout(const RoutingTrace& forward, int64_t prompt_positions);
+
 struct RouteOptions {
   int64_t batch_rows = 8;  // sequences per prefill forward (left-padded like generation)
 };
