@@ -20,7 +20,7 @@ import shutil
 import torch
 from transformers import AutoTokenizer, GenerationConfig, Qwen3MoeConfig, Qwen3MoeForCausalLM
 
-from oracle_common import deterministic, parse_out_dir, unpacked_tokenizer, write_json_atomic
+from oracle_common import deterministic, parse_out_dir, randomize_bf16_exact, unpacked_tokenizer, write_json_atomic
 
 IM_END = 151645
 ENDOFTEXT = 151643
@@ -37,16 +37,7 @@ def build_model(vocab: int) -> Qwen3MoeForCausalLM:
                             tie_word_embeddings=True, bos_token_id=ENDOFTEXT, eos_token_id=IM_END,
                             pad_token_id=ENDOFTEXT)
     model = Qwen3MoeForCausalLM(config).eval()
-    g = torch.Generator().manual_seed(11)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("norm.weight"):
-                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
-            elif "embed_tokens" in name:
-                p.copy_(torch.randn(p.shape, generator=g))
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * (1.5 / p.shape[-1] ** 0.5))
-            p.copy_(p.bfloat16().float())  # exactly what the bf16 file holds
+    randomize_bf16_exact(model, seed=11)
     return model
 
 

@@ -54,3 +54,22 @@ def unpacked_tokenizer(family: str, out: Path) -> Path:
                 shutil.copyfileobj(src, f)
             os.replace(target.with_suffix(target.suffix + ".tmp"), target)
     return dst
+
+
+def randomize_bf16_exact(model, seed: int, scale: float = 1.5) -> None:
+    """Seeded random weights a tiny test model can tell apart: norms around 1,
+    unit-variance embeddings, other weights ~ scale/sqrt(fan_in); rounded to bf16
+    so that the bf16 file a fixture writes holds exactly these values."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif "embed_tokens" in name:
+                p.copy_(torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * (scale / p.shape[-1] ** 0.5))
+            p.copy_(p.bfloat16().float())
+
