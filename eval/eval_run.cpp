@@ -192,6 +192,7 @@ EvalSummary run_eval(const EvalOptions& o) {
   run_options.batch_rows = o.probe.batch_rows;
   run_options.base_routing = o.base_routing;
   run_options.progress = o.progress;
+  run_options.stop_requested = o.stop_requested;
   json moe_type = nullptr;
   if (described.is_moe) {
     run_options.on_model = [&](model::CausalLMImpl& model) { moe_type = analyze_moe_type(model).to_json(); };

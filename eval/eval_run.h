@@ -4,6 +4,7 @@
 // report.html (docs/eval.md). The pipeline's eval stage calls the same function.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -47,6 +48,7 @@ struct EvalOptions {
   std::string judge_url, judge_model, judge_key_env;
   GateThresholds gates;
   bool progress = true;                     // progress lines on stderr
+  const std::atomic<bool>* stop_requested = nullptr;  // set: stop between generation batches (Interrupted)
   std::string code_version;                 // recorded in report.json (the CLI passes its version)
 };
 

@@ -53,6 +53,8 @@ class Progress {
   double seconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
+  int64_t done() const { return done_; }
+  int64_t total() const { return total_; }
 
  private:
   int64_t total_, done_ = 0;
@@ -253,6 +255,10 @@ ProbeRunResult run_probe(const ProbeRunOptions& options, const std::vector<Probe
   for (const auto* rows : {&sampled_rows, &greedy_rows}) {
     const bool is_greedy = rows == &greedy_rows;
     for (std::size_t begin = 0; begin < rows->size(); begin += static_cast<std::size_t>(options.batch_rows)) {
+      if (options.stop_requested && options.stop_requested->load()) {
+        throw Interrupted("eval: stopped after " + std::to_string(progress.done()) + " of " +
+                          std::to_string(progress.total()) + " probe responses (an eval starts over when run again)");
+      }
       const std::size_t end = std::min(rows->size(), begin + static_cast<std::size_t>(options.batch_rows));
       std::vector<std::vector<model::TokenId>> batch;
       for (std::size_t r = begin; r < end; ++r) {

@@ -6,6 +6,7 @@
 // checks logits and routing weights for NaN/Inf. Deterministic for a seed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -37,6 +38,9 @@ struct ProbeRunOptions {
   bool capture_routing = true;        // MoE models: fill ProbeResponse::routing
   bool base_routing = false;          // also fill ProbeResponse::base_routing (adapters off)
   bool progress = true;               // progress lines with ETA on stderr
+  // Checked between batches: when set, the run stops with Interrupted (an eval
+  // keeps no partial state; a rerun starts over).
+  const std::atomic<bool>* stop_requested = nullptr;
   // Called once with the loaded model (adapter attached) before generating: the
   // analyses that read weights (eval/moe_type.h) run here without a second load.
   std::function<void(model::CausalLMImpl&)> on_model;

@@ -37,6 +37,7 @@ StageResult run_eval_stage(const StageContext& ctx) {
   o.judge_key_env = c.judge.api_key_env;
   o.gates = c.gates;
   o.progress = !ctx.quiet;
+  o.stop_requested = ctx.stop_requested;
   o.code_version = version_string();
   const eval::EvalSummary s = eval::run_eval(o);
 

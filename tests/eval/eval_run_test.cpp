@@ -4,6 +4,8 @@
 // has no routing, and bad inputs are errors that name what is wrong.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -292,6 +294,21 @@ std::string error_of(const EvalOptions& o) {
   }
   ADD_FAILURE() << "expected an error";
   return "";
+}
+
+// Ctrl-C in the pipeline sets the stop flag: the eval stops before its next
+// generation batch with Interrupted and leaves no report behind.
+TEST_F(EvalRun, StopFlagInterruptsBeforeTheNextBatchWithoutAReport) {
+  std::atomic<bool> stop{true};
+  EvalOptions o = moe_options(tmp_ / "stopped");
+  o.stop_requested = &stop;
+  try {
+    run_eval(o);
+    FAIL() << "the eval ran with the stop flag set";
+  } catch (const Interrupted& e) {
+    EXPECT_NE(std::string(e.what()).find("stopped after 0 of"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(tmp_ / "stopped" / "report.json"));
 }
 
 TEST_F(EvalRun, BadInputsAreErrorsNamingWhatIsWrong) {
