@@ -233,6 +233,11 @@ void routing_section(std::ostream& out, const json& report) {
     out << svg_bar_chart(layer_labels(routing, series[0].values.size()), series,
                          {"Routing drift base → tuned per layer (" + integer(get(drift, "positions")) + " positions)", 1.0, false,
                           std::nullopt, ""});
+    if (get(drift, "expert_churn").is_array()) {
+      const auto churn = matrix(get(drift, "expert_churn"));
+      out << svg_heatmap(layer_labels(routing, churn.size()), churn,
+                         {"Routing drift per expert: share of positions that gained or lost it", "churn", false, true, {}, ""});
+    }
   } else {
     out << "<p>Drift base → tuned: not measured (<code>character eval --base-routing</code>).</p>\n";
   }

@@ -414,20 +414,24 @@ Drift routing_drift(const std::vector<RoutingTrace>& base, const std::vector<Rou
                         " positions, expected " + str(base[i].positions) + " as the base trace (same token sequence)");
   }
   const auto layers = static_cast<size_t>(base.front().num_layers());
+  const auto E = static_cast<size_t>(base.front().num_experts);
   struct Sums {
     std::vector<double> jaccard;
     std::vector<int64_t> changed;
+    std::vector<int64_t> churn;  // [L·E]
     int64_t positions = 0;
     Sums& operator+=(const Sums& o) {
       for (size_t l = 0; l < jaccard.size(); ++l) {
         jaccard[l] += o.jaccard[l];
         changed[l] += o.changed[l];
       }
+      for (size_t i = 0; i < churn.size(); ++i) churn[i] += o.churn[i];
       positions += o.positions;
       return *this;
     }
   };
-  const Sums sums = reduce_traces(base.size(), Sums{std::vector<double>(layers, 0.0), std::vector<int64_t>(layers, 0), 0},
+  const Sums zero{std::vector<double>(layers, 0.0), std::vector<int64_t>(layers, 0), std::vector<int64_t>(layers * E, 0), 0};
+  const Sums sums = reduce_traces(base.size(), zero,
                                   [&](Sums& acc, size_t i) {
                                     const RoutingTrace& a = base[i];
                                     const RoutingTrace& b = tuned[i];
@@ -437,6 +441,14 @@ Drift routing_drift(const std::vector<RoutingTrace>& base, const std::vector<Rou
                                         const int64_t both = topk_intersection(a, t, b, t, li);
                                         acc.jaccard[l] += static_cast<double>(both) / static_cast<double>(2 * a.top_k - both);
                                         acc.changed[l] += a.id(t, li, 0) != b.id(t, li, 0);
+                                        // An expert in one set only: +1 from a, +1 from b, −2 when in both.
+                                        int64_t* churn = acc.churn.data() + l * E;
+                                        for (int64_t k = 0; k < a.top_k; ++k) {
+                                          ++churn[a.id(t, li, k)];
+                                          ++churn[b.id(t, li, k)];
+                                          for (int64_t j = 0; j < b.top_k; ++j)
+                                            if (a.id(t, li, k) == b.id(t, li, j)) churn[a.id(t, li, k)] -= 2;
+                                        }
                                       }
                                     acc.positions += a.positions;
                                   });
@@ -446,12 +458,20 @@ Drift routing_drift(const std::vector<RoutingTrace>& base, const std::vector<Rou
     const double n = static_cast<double>(std::max<int64_t>(sums.positions, 1));
     d.per_layer.push_back(sums.positions == 0 ? 0.0 : 1.0 - sums.jaccard[l] / n);
     d.changed_top1.push_back(sums.positions == 0 ? 0.0 : static_cast<double>(sums.changed[l]) / n);
+    std::vector<double> churn(E, 0.0);
+    for (size_t e = 0; e < E; ++e) churn[e] = sums.positions == 0 ? 0.0 : static_cast<double>(sums.churn[l * E + e]) / n;
+    d.expert_churn.push_back(std::move(churn));
   }
   return d;
 }
 
 json Drift::to_json() const {
-  return {{"positions", positions}, {"per_layer", vector_json(per_layer)}, {"changed_top1", vector_json(changed_top1)}};
+  json churn = json::array();
+  for (const auto& row : expert_churn) churn.push_back(vector_json(row));
+  return {{"positions", positions},
+          {"per_layer", vector_json(per_layer)},
+          {"changed_top1", vector_json(changed_top1)},
+          {"expert_churn", churn}};
 }
 
 // --- circuits -------------------------------------------------------------------

@@ -155,6 +155,9 @@ struct Drift {
   int64_t positions = 0;
   std::vector<double> per_layer;     // [L] 1 − mean per-position Jaccard of the top-k sets
   std::vector<double> changed_top1;  // [L] share of positions whose top-1 expert changed
+  // [L][E] share of positions where the expert is in exactly one of the two
+  // top-k sets (gained or lost it): where in the layer the routing moved.
+  std::vector<std::vector<double>> expert_churn;
 
   nlohmann::json to_json() const;
 };

@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 SOURCE = pathlib.Path(__file__).resolve().parents[2]
-SAMPLES = {"report_moe.json": 7, "report_dense.json": 2}  # sample → SVG charts in its page
+SAMPLES = {"report_moe.json": 8, "report_dense.json": 2}  # sample → SVG charts in its page
 
 
 def chromium_binary():

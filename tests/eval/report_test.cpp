@@ -151,8 +151,9 @@ TEST(ReportHtml, SelfContainedWithNoNetworkLoads) {
 TEST(ReportHtml, MoeChartsAreWellFormedSvgWithOneCellPerExpert) {
   const std::string html = render_report_html(sample("report_moe.json"));
   const auto svgs = svgs_of(html);
-  // categories, flips by variant, utilization, training utilization, coverage, divergence, drift
-  ASSERT_EQ(svgs.size(), 7u);
+  // categories, flips by variant, utilization, training utilization, coverage, divergence,
+  // drift per layer, drift per expert
+  ASSERT_EQ(svgs.size(), 8u);
   std::vector<std::unique_ptr<testing::XmlNode>> trees;
   for (const auto& svg : svgs) {
     trees.push_back(testing::parse_xml(svg));
@@ -189,6 +190,11 @@ TEST(ReportHtml, MoeChartsAreWellFormedSvgWithOneCellPerExpert) {
   // Divergence: two series per layer with the highlighted pair in the legend.
   EXPECT_HAS(svgs[5], "&quot;Tell me more.&quot; vs &quot;Tell me more please.&quot;");
   EXPECT_HAS(svgs[6], "L1 (top-1 changed): 0.12");
+  // Drift per expert: a layer × expert heatmap of the churn.
+  cells = 0;
+  for (const auto* rect : trees[7]->all("rect")) cells += !rect->all("title").empty();
+  EXPECT_EQ(cells, 16u);
+  EXPECT_HAS(svgs[7], "<title>L1 E5 churn: 20.0%</title>");
 }
 
 TEST(ReportHtml, DenseReportHasCategoryAndFlipChartsOnly) {

@@ -206,6 +206,9 @@ TEST(RoutingMetrics, DriftIsOneMinusPerPositionJaccard) {
   EXPECT_EQ(d.positions, 3);
   EXPECT_NEAR(d.per_layer[0], 2.0 / 9.0, 1e-12);
   EXPECT_NEAR(d.changed_top1[0], 2.0 / 3.0, 1e-12);
+  // Churn: position 0 loses expert 0 and gains expert 2; the other positions keep their sets.
+  EXPECT_EQ(d.expert_churn, (std::vector<std::vector<double>>{{1.0 / 3.0, 0.0, 1.0 / 3.0, 0.0}}));
+  EXPECT_EQ(d.to_json()["expert_churn"][0].size(), 4u);
   EXPECT_EQ(routing_drift({base}, {base}).per_layer[0], 0.0);
   RoutingTrace longer = make_trace({2}, 4, 2, 1, {{{1, 2}}, {{1, 0}}, {{2, 3}}, {{2, 3}}});
   EXPECT_NE(error_of([&] { routing_drift({base}, {longer}); }).find("tuned trace 0 has 4 positions, expected 3"),
