@@ -184,6 +184,22 @@ void paraphrase_section(std::ostream& out, const json& report) {
   out << "</table></section>\n";
 }
 
+// The heatmap cells (row, column) of a report list of {"layer", "expert"} entries,
+// rows being the layers as `labels` name them ("L<layer>").
+std::vector<std::pair<std::size_t, std::size_t>> marked_cells(const std::vector<std::string>& labels, const json& list) {
+  std::vector<std::pair<std::size_t, std::size_t>> cells;
+  for (const json& entry : list) {
+    if (!get(entry, "expert").is_number()) continue;
+    std::string label = "L";
+    label += integer(get(entry, "layer"));
+    const auto row = std::find(labels.begin(), labels.end(), label);
+    if (row != labels.end()) {
+      cells.emplace_back(static_cast<std::size_t>(row - labels.begin()), get(entry, "expert").get<std::size_t>());
+    }
+  }
+  return cells;
+}
+
 void routing_section(std::ostream& out, const json& report) {
   const json& routing = get(report, "routing");
   if (!routing.is_object()) return;
@@ -193,10 +209,7 @@ void routing_section(std::ostream& out, const json& report) {
   const auto labels = layer_labels(routing, rates.size());
   HeatmapOptions util{"Expert utilization on the probe (uniform " + percent(get(routing, "uniform_rate")) + ")",
                       "utilization", false, true, {}, ""};
-  for (const json& c : get(utilization, "cold"))
-    for (std::size_t i = 0; i < labels.size(); ++i)
-      if (labels[i] == "L" + integer(get(c, "layer")) && get(c, "expert").is_number())
-        util.marked.emplace_back(i, get(c, "expert").get<std::size_t>());
+  util.marked = marked_cells(labels, get(utilization, "cold"));
   util.marked_label = "cold (< " + percent(get(utilization, "cold_threshold"), 0) + ")";
   out << "<div class=\"grid2\">\n" << svg_heatmap(labels, rates, util);
   if (get(utilization, "training").is_array())
@@ -205,10 +218,7 @@ void routing_section(std::ostream& out, const json& report) {
   const json& coverage = get(routing, "coverage");
   if (coverage.is_object()) {
     HeatmapOptions cov{"Training coverage: loss-bearing tokens per expert", "loss tokens", true, false, {}, ""};
-    for (const json& u : get(coverage, "under_trained"))
-      for (std::size_t i = 0; i < labels.size(); ++i)
-        if (labels[i] == "L" + integer(get(u, "layer")) && get(u, "expert").is_number())
-          cov.marked.emplace_back(i, get(u, "expert").get<std::size_t>());
+    cov.marked = marked_cells(labels, get(coverage, "under_trained"));
     cov.marked_label = "under-trained (< " + integer(get(coverage, "min_loss_tokens")) + " tokens)";
     out << svg_heatmap(labels, matrix(get(coverage, "loss_tokens")), cov);
   }
