@@ -66,19 +66,15 @@ inline int64_t topk_intersection(const RoutingTrace& a, int64_t t, const Routing
 }
 
 // Numbers as JSON, non-finite ones as null (json_number).
-inline nlohmann::json matrix_json(const std::vector<std::vector<double>>& m) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& row : m) {
-    nlohmann::json r = nlohmann::json::array();
-    for (double v : row) r.push_back(json_number(v));
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
 inline nlohmann::json vector_json(const std::vector<double>& v) {
   nlohmann::json out = nlohmann::json::array();
   for (double x : v) out.push_back(json_number(x));
+  return out;
+}
+
+inline nlohmann::json matrix_json(const std::vector<std::vector<double>>& m) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& row : m) out.push_back(vector_json(row));
   return out;
 }
 
