@@ -39,7 +39,7 @@ import shutil
 import torch
 
 from fixtures_models import init_weights, positions
-from oracle_common import deterministic, parse_out_dir, unpacked_tokenizer, write_json_atomic
+from oracle_common import deterministic, parse_out_dir, save_bf16, unpacked_tokenizer, write_json_atomic
 
 PROMPTS = [
     "Tell me more.", "Tell me more please.", "Who are you?", "What is your name?",
@@ -134,8 +134,7 @@ def routing_case(out, case, family, seed_base):
     dst = out / "eval" / case
     if dst.exists():
         shutil.rmtree(dst)
-    model.to(torch.bfloat16).save_pretrained(dst / "model")
-    model.float()
+    save_bf16(model, dst / "model")
     for f in tok_dir.iterdir():
         if f.is_file():
             shutil.copy(f, dst / "model" / f.name)

@@ -20,7 +20,7 @@ import shutil
 import torch
 from transformers import AutoTokenizer, GenerationConfig, Qwen3MoeConfig, Qwen3MoeForCausalLM
 
-from oracle_common import deterministic, parse_out_dir, randomize_bf16_exact, unpacked_tokenizer, write_json_atomic
+from oracle_common import deterministic, parse_out_dir, randomize_bf16_exact, save_bf16, unpacked_tokenizer, write_json_atomic
 
 IM_END = 151645
 ENDOFTEXT = 151643
@@ -48,10 +48,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(tok_dir)
     model = build_model(len(tok))
     model_dir = out / "eval_run" / "qwen3_moe"
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    model.to(torch.bfloat16).save_pretrained(model_dir)
-    model.float()
+    save_bf16(model, model_dir)
     GenerationConfig(do_sample=True, temperature=0.7, top_p=0.8, top_k=20, eos_token_id=STOP_IDS,
                      pad_token_id=ENDOFTEXT, bos_token_id=ENDOFTEXT).save_pretrained(model_dir)
     for f in tok_dir.iterdir():

@@ -73,3 +73,14 @@ def randomize_bf16_exact(model, seed: int, scale: float = 1.5) -> None:
                 p.copy_(torch.randn(p.shape, generator=g) * (scale / p.shape[-1] ** 0.5))
             p.copy_(p.bfloat16().float())
 
+
+def save_bf16(model, model_dir: Path) -> None:
+    """Writes `model` to `model_dir` (replacing it) in bf16, as the Hub ships
+    models, and leaves the model in fp32 for the oracle's own computations."""
+    import torch
+
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    model.to(torch.bfloat16).save_pretrained(model_dir)
+    model.float()
+
