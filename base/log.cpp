@@ -1,11 +1,11 @@
 #include "base/log.h"
 
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <mutex>
 #include <vector>
+
+#include "base/utc_time.h"
 
 namespace character::log {
 namespace {
@@ -84,12 +84,17 @@ void write(Level level, std::string_view message) {
                  line.c_str());
   }
   if (s.file.is_open()) {
-    const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    s.file << stamp << ' ' << level_name(level) << ' ' << line << '\n';
+    s.file << utc_now_text() << ' ' << level_name(level) << ' ' << line << '\n';
     s.file.flush();
   }
+}
+
+void write_file_only(std::string_view label, std::string_view message) {
+  std::lock_guard lock(state().mutex);
+  auto& s = state();
+  if (!s.file.is_open()) return;
+  s.file << utc_now_text() << ' ' << label << ' ' << redact_locked(s, message) << '\n';
+  s.file.flush();
 }
 
 }  // namespace character::log

@@ -22,6 +22,9 @@ void register_secret(std::string value);
 std::string redact(std::string_view text);
 
 void write(Level level, std::string_view message);
+// Appends a line to the log file only (when set_file opened one), timestamped and
+// redacted like the others, under `label`: what a command printed on stdout.
+void write_file_only(std::string_view label, std::string_view message);
 inline void debug(std::string_view m) { write(Level::kDebug, m); }
 inline void info(std::string_view m) { write(Level::kInfo, m); }
 inline void warn(std::string_view m) { write(Level::kWarn, m); }

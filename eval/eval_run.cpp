@@ -5,13 +5,12 @@
 // half-finished eval leaves no report.json behind.
 #include "eval/eval_run.h"
 
-#include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <memory>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/utc_time.h"
 #include "eval/judge.h"
 #include "eval/moe_type.h"
 #include "eval/probe_run.h"
@@ -33,15 +32,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kCoverageFile = "coverage.json";
-
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 void progress_line(const EvalOptions& o, const std::string& line) {
   if (!o.progress) return;
@@ -285,7 +275,7 @@ EvalSummary run_eval(const EvalOptions& o) {
 
   std::vector<std::string> categories;
   for (const auto& c : summary.categories) categories.push_back(c.name);
-  report_inputs.created = utc_now();
+  report_inputs.created = utc_now_text();
   report_inputs.code_version = o.code_version;
   report_inputs.model = &run.model;
   report_inputs.persona_name = persona.name;

@@ -11,11 +11,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "base/error.h"
+#include "base/utc_time.h"
 #include "base/log.h"
 #include "pipeline/commands.h"
 #include "pipeline/pipeline_driver.h"
@@ -98,7 +98,7 @@ std::string persona_label(const std::string& persona) {
 
 // RUN = <runs_dir>/<persona>-<UTC yyyymmddThhmmssZ>, with -2, -3 … when taken.
 fs::path new_run_dir(const RunConfig& config) {
-  const std::string base = persona_label(config.persona) + "-" + utc_now_compact();
+  const std::string base = persona_label(config.persona) + "-" + utc_now_text(kUtcCompact);
   fs::create_directories(config.runs_dir);
   for (int i = 1;; ++i) {
     const fs::path dir = config.runs_dir / (i == 1 ? base : base + "-" + std::to_string(i));
@@ -198,9 +198,9 @@ int run_pipeline(PipelineArgs& args) {
   } close_log;
   std::ostream& out = args.json ? std::cerr : std::cout;
   // Printed lines go to the log file too (stage progress reaches it through log::).
-  auto print = [&out, log_file](const std::string& line) {
+  auto print = [&out](const std::string& line) {
     out << line << std::endl;
-    std::ofstream(log_file, std::ios::app) << utc_now_iso() << " PRINT " << log::redact(line) << '\n';
+    log::write_file_only("PRINT", line);
   };
   print(std::string(args.resume.empty() ? "run " : "resuming ") + manifest->run_dir().string() + " (" +
         config.persona + ", scale " + config.scale + ", " + manifest->data().value("device", "") + ")");
@@ -223,7 +223,7 @@ int run_pipeline(PipelineArgs& args) {
     throw;
   } catch (const std::exception& e) {
     // main() prints the error on stderr; the log keeps it with the run.
-    std::ofstream(log_file, std::ios::app) << utc_now_iso() << " ERROR " << log::redact(e.what()) << '\n';
+    log::write_file_only("ERROR", e.what());
     if (args.json) std::cout << manifest->data().dump() << std::endl;
     throw;
   }

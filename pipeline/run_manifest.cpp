@@ -9,12 +9,12 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <memory>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/utc_time.h"
 #include "pipeline/commands.h"
 
 namespace character::pipeline {
@@ -52,15 +52,6 @@ class Sha256 {
 
 int64_t mtime_ns(const fs::path& file) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(fs::last_write_time(file).time_since_epoch()).count();
-}
-
-std::string format_utc(const char* format) {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
 }
 
 const std::vector<std::string>& run_statuses() {
@@ -137,8 +128,6 @@ void HashCache::save() const {
   write_file_atomic(file_, data.dump() + "\n");
 }
 
-std::string utc_now_iso() { return format_utc("%Y-%m-%dT%H:%M:%SZ"); }
-std::string utc_now_compact() { return format_utc("%Y%m%dT%H%M%SZ"); }
 
 std::string describe_device(const std::string& device) {
   if (device.rfind("cuda", 0) != 0) return device;
@@ -164,7 +153,7 @@ RunManifest RunManifest::create(const fs::path& run_dir, const RunConfig& config
   json data = {{"format", "character-run"},
                {"version", 1},
                {"persona", config.persona},
-               {"created", utc_now_iso()},
+               {"created", utc_now_text()},
                {"code_version", version_string()},
                {"device", describe_device(config.device)},
                {"config", to_json(config)},
@@ -229,7 +218,7 @@ json& RunManifest::mutable_stage(const std::string& name) {
 void RunManifest::stage_running(const std::string& name) {
   json& s = mutable_stage(name);
   s["status"] = "running";
-  s["started"] = utc_now_iso();
+  s["started"] = utc_now_text();
   s.erase("ended");
   s.erase("error");
   s["attempts"] = s.value("attempts", 0) + 1;
@@ -250,7 +239,7 @@ void RunManifest::stage_done(const std::string& name, const StageResult& result,
     return out;
   };
   s["status"] = "done";
-  s["ended"] = utc_now_iso();
+  s["ended"] = utc_now_text();
   s["seconds"] = s.value("seconds", 0.0) + seconds;
   s["inputs"] = hash_all(result.inputs);
   s["outputs"] = hash_all(result.outputs);
@@ -269,7 +258,7 @@ void RunManifest::stage_ended(const std::string& name, const std::string& status
                               double seconds) {
   json& s = mutable_stage(name);
   s["status"] = status;
-  s["ended"] = utc_now_iso();
+  s["ended"] = utc_now_text();
   s["seconds"] = s.value("seconds", 0.0) + seconds;
   s["error"] = error;
   update_totals();

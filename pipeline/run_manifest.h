@@ -47,10 +47,6 @@ class HashCache {
   bool dirty_ = false;
 };
 
-// "2026-11-23T16:40:05Z" (now, UTC) and "20261123T164005Z" for run directory names.
-std::string utc_now_iso();
-std::string utc_now_compact();
-
 // What the run ran on: "cpu", or "cuda (NVIDIA H100 80GB HBM3)" from the driver's
 // /proc entry when the device is cuda (no torch needed to say it).
 std::string describe_device(const std::string& device);
