@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <string>
 
-#include "base/atomic_file.h"
 #include "base/error.h"
 #include "eval/eval_run.h"
 #include "eval/gates.h"
@@ -69,12 +68,7 @@ StageResult run_gate_stage(const StageContext& ctx) {
   if (!fs::exists(report_file)) {
     throw ConfigError("gate: " + report_file.string() + " does not exist; run the eval stage first");
   }
-  nlohmann::json report;
-  try {
-    report = nlohmann::json::parse(read_file(report_file));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(report_file.string() + ": invalid JSON: " + e.what());
-  }
+  const nlohmann::json report = eval::read_eval_report(eval_dir(ctx));
   const eval::GateOutcome outcome = eval::evaluate_gates(report, ctx.config.gates, report_file.string());
   eval::write_gate_files(outcome, ctx.config.gates, eval_dir(ctx));
 
