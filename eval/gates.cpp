@@ -242,6 +242,13 @@ bool GateOutcome::passed() const {
   return std::none_of(gates.begin(), gates.end(), [](const GateResult& g) { return g.verdict == GateVerdict::kFail; });
 }
 
+std::string GateOutcome::failed_names() const {
+  std::string names;
+  for (const GateResult& g : gates)
+    if (g.verdict == GateVerdict::kFail) names += (names.empty() ? "" : ", ") + g.name;
+  return names;
+}
+
 static GateOutcome evaluate_checked(const nlohmann::json& report, const GateThresholds& thresholds, const std::string& source);
 
 GateOutcome evaluate_gates(const nlohmann::json& report, const GateThresholds& thresholds, const std::string& source) {

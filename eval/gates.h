@@ -51,6 +51,7 @@ struct GateOutcome {
   std::vector<GateResult> gates;
   std::vector<std::string> notes;  // e.g. the --train-router remedy for an MoE student
   bool passed() const;             // no gate failed (skips do not fail)
+  std::string failed_names() const;  // the failed gates' names, ", "-separated
 };
 
 // Evaluates the thresholds on an eval report (eval/report.json, the schema of

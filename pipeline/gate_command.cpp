@@ -61,10 +61,7 @@ int run_gate(const GateArgs& args) {
   }
   std::cout.flush();
   if (outcome.passed()) return 0;
-  std::string failed;
-  for (const eval::GateResult& g : outcome.gates)
-    if (g.verdict == eval::GateVerdict::kFail) failed += (failed.empty() ? "" : ", ") + g.name;
-  throw GateFailure(report_path.string() + ": quality gates failed: " + failed + " (details in " +
+  throw GateFailure(report_path.string() + ": quality gates failed: " + outcome.failed_names() + " (details in " +
                     (eval_dir / "gates.json").string() + ")");
 }
 

@@ -77,21 +77,17 @@ StageResult run_gate_stage(const StageContext& ctx) {
   r.outputs.push_back(run_relative(ctx, eval_dir(ctx) / "gates.json"));
   r.outputs.push_back(run_relative(ctx, eval_dir(ctx) / "gates.junit.xml"));
   int passed = 0, failed = 0, skipped = 0;
-  std::string failed_names;
   for (const auto& gate : outcome.gates) {
-    if (gate.verdict == eval::GateVerdict::kPass) ++passed;
-    if (gate.verdict == eval::GateVerdict::kSkip) ++skipped;
-    if (gate.verdict == eval::GateVerdict::kFail) {
-      ++failed;
-      failed_names += (failed_names.empty() ? "" : ", ") + gate.name;
-    }
+    passed += gate.verdict == eval::GateVerdict::kPass;
+    skipped += gate.verdict == eval::GateVerdict::kSkip;
+    failed += gate.verdict == eval::GateVerdict::kFail;
   }
   r.counts = {{"passed", passed}, {"failed", failed}, {"skipped", skipped}};
   r.warnings = outcome.notes;
   if (outcome.passed()) {
     r.summary = "gate: passed (" + std::to_string(passed) + " passed, " + std::to_string(skipped) + " skipped)";
   } else {
-    r.summary = "gate: FAILED " + failed_names + " (" + std::to_string(failed) + " of " +
+    r.summary = "gate: FAILED " + outcome.failed_names() + " (" + std::to_string(failed) + " of " +
                 std::to_string(outcome.gates.size()) + " gates); see " +
                 run_relative(ctx, eval_dir(ctx) / "gates.json").string();
     r.exit_code = GateFailure(r.summary).exit_code();
