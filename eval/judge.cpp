@@ -168,7 +168,7 @@ std::string judge_user_message(const JudgeItem& item) {
 std::string judge_cache_key(std::string_view model, std::string_view rubric, const JudgeItem& item) {
   // A JSON array keeps the four parts apart: no separator can be forged by a response.
   const nlohmann::json parts = {std::string(model), std::string(rubric), item.prompt, item.response};
-  return remote::sha256_hex(parts.dump());
+  return sha256_hex(parts.dump());
 }
 
 Judge::Judge(remote::CompletionBackend& backend, const personas::Persona& persona, JudgeOptions options)

@@ -3,14 +3,10 @@
 // resume. SHA-256 comes from OpenSSL's EVP (libcrypto, as remote/request_cache).
 #include "pipeline/run_manifest.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <memory>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
@@ -24,32 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-// Incremental SHA-256 over EVP; one object per digest.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) throw Error("OpenSSL: SHA-256 init failed");
-  }
-  void update(const void* data, std::size_t size) {
-    if (EVP_DigestUpdate(ctx_.get(), data, size) != 1) throw Error("OpenSSL: SHA-256 update failed");
-  }
-  std::string hex() {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int size = 0;
-    if (EVP_DigestFinal_ex(ctx_.get(), digest.data(), &size) != 1) throw Error("OpenSSL: SHA-256 final failed");
-    static const char* kHex = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < size; ++i) {
-      out += kHex[digest[i] >> 4];
-      out += kHex[digest[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
-};
-
 int64_t mtime_ns(const fs::path& file) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(fs::last_write_time(file).time_since_epoch()).count();
 }
@@ -60,19 +30,6 @@ const std::vector<std::string>& run_statuses() {
 }
 
 }  // namespace
-
-std::string sha256_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw IoError(file.string() + ": cannot open for hashing");
-  Sha256 sha;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) sha.update(buf.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  if (in.bad()) throw IoError(file.string() + ": read error while hashing");
-  return sha.hex();
-}
 
 std::string sha256_path(const fs::path& path) {
   HashCache uncached;
@@ -115,8 +72,7 @@ std::string HashCache::path_hash(const fs::path& path) {
   std::sort(files.begin(), files.end());
   Sha256 sha;
   for (const auto& [relative, file] : files) {
-    const std::string line = file_hash(file) + "  " + relative + "\n";
-    sha.update(line.data(), line.size());
+    sha.update(file_hash(file) + "  " + relative + "\n");
   }
   return sha.hex();
 }

@@ -12,13 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "base/sha256.h"  // sha256_file
 #include "pipeline/run_config.h"
 #include "pipeline/stages.h"
 
 namespace character::pipeline {
-
-// sha256 (hex) of a file's bytes, streamed.
-std::string sha256_file(const std::filesystem::path& file);
 
 // sha256 of a file or a directory. A directory's hash is the sha256 of the lines
 // "<file sha256>  <relative path>\n" (sha256sum's format) of every regular file

@@ -1,9 +1,5 @@
 #include "remote/request_cache.h"
 
-#include <openssl/evp.h>
-
-#include <array>
-#include <cstdio>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
@@ -16,17 +12,6 @@ namespace {
 constexpr std::string_view kCacheVersion = "character-remote-cache-v1";
 
 }  // namespace
-
-std::string sha256_hex(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha256(), nullptr) != 1) {
-    throw Error("OpenSSL EVP_Digest(SHA-256) failed");
-  }
-  std::string hex(2 * size, '0');
-  for (unsigned int i = 0; i < size; ++i) std::snprintf(&hex[2 * i], 3, "%02x", digest[i]);
-  return hex;
-}
 
 RequestCache::RequestCache(std::filesystem::path dir) : dir_(std::move(dir)) {}
 

@@ -13,10 +13,9 @@
 #include <string>
 #include <string_view>
 
-namespace character::remote {
+#include "base/sha256.h"
 
-// Lower-case hex SHA-256 of `data` (OpenSSL libcrypto).
-std::string sha256_hex(std::string_view data);
+namespace character::remote {
 
 class RequestCache {
  public:
