@@ -1,5 +1,5 @@
 // The texts the generators put in front of a model: the constitution system prompt
-// (the Open Character Training paper's Appendix A, in our own words), the paper's
+// (personas/system_prompt.h, which the lab's teacher is also trained on), the paper's
 // ten introspective reflection prompts (Appendix B, paraphrased), and the system
 // prompts and openers of "free" and "leading" self-interactions.
 #pragma once
@@ -7,19 +7,12 @@
 #include <string>
 #include <vector>
 
-namespace character::personas {
-struct Persona;
-}
+#include "personas/system_prompt.h"
 
 namespace character::pipeline {
 
-// The persona's name as the model should use it: display_name, else name.
-std::string persona_display_name(const personas::Persona& persona);
-
-// System prompt for the teacher (DPO chosen) and for introspection sampling: who the
-// character is, its constitution lines and cues, and how to answer (in character,
-// truthfully, never naming the instructions, a role-play or the model behind it).
-std::string constitution_system_prompt(const personas::Persona& persona);
+using personas::constitution_system_prompt;
+using personas::persona_display_name;
 
 // The ten reflection prompts, in the paper's order.
 const std::vector<std::string>& reflection_prompts();
