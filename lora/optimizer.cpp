@@ -48,7 +48,7 @@ Optimizer::Optimizer(const Adapters& adapters, const OptimizerOptions& options)
 
 Optimizer::Optimizer(std::vector<at::Tensor> base, std::vector<at::Tensor> router, const OptimizerOptions& options)
     : options_(options) {
-  if (base.empty() && router.empty()) throw ConfigError("optimizer: the adapters have no trainable tensors");
+  if (base.empty() && router.empty()) throw ConfigError("optimizer: nothing to train, expected at least one trainable tensor");
   params_ = base;
   params_.insert(params_.end(), router.begin(), router.end());
   // Group 0: LoRA factors; group 1: router parameters (own learning rate).
@@ -74,7 +74,7 @@ Optimizer::StepStats Optimizer::step(int64_t step) {
     zero_grad();
     throw TrainingError("training stopped at step " + std::to_string(step + 1) + ": the gradient norm is " +
                         std::to_string(stats.grad_norm) + ", expected a finite number (lower --lr, check the data); "
-                        "the adapters were not updated by this step");
+                        "the weights were not updated by this step");
   }
   stats.lr = options_.learning_rate * lr_factor(options_, step);
   auto& groups = adamw_->param_groups();

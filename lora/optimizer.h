@@ -1,5 +1,6 @@
-// AdamW over the adapter tensors in two parameter groups (LoRA factors at the
-// base learning rate, router parameters at lr × router_lr_multiplier), the
+// AdamW over the trained tensors in two parameter groups (LoRA factors, or every
+// model parameter in full-parameter training, at the base learning rate; router
+// parameters at lr × router_lr_multiplier), the
 // learning-rate schedules (transformers' get_{constant,linear,cosine}_schedule_with_warmup),
 // global-norm gradient clipping, and the optimizer state a training checkpoint keeps.
 #pragma once
@@ -49,11 +50,11 @@ class Optimizer {
   ~Optimizer();
 
   struct StepStats {
-    double grad_norm = 0.0;  // global L2 norm of all adapter gradients, before clipping
+    double grad_norm = 0.0;  // global L2 norm of all trained gradients, before clipping
     double lr = 0.0;         // base learning rate used
   };
   // Clips the accumulated gradients, sets the scheduled learning rates for
-  // optimizer step `step`, updates the adapters and zeroes the gradients.
+  // optimizer step `step`, updates the tensors and zeroes the gradients.
   StepStats step(int64_t step);
   void zero_grad();
 
@@ -63,7 +64,7 @@ class Optimizer {
 
  private:
   OptimizerOptions options_;
-  std::vector<at::Tensor> params_;  // every adapter tensor, for clipping
+  std::vector<at::Tensor> params_;  // every trained tensor, for clipping
   std::unique_ptr<torch::optim::AdamW> adamw_;
   bool has_router_group_ = false;
 };

@@ -105,8 +105,17 @@ std::string checkpoint_name(int64_t step) {
   return buf;
 }
 
-fs::path save_train_checkpoint(const fs::path& out_dir, const Adapters& adapters, const fs::path& base_model,
-                               const Optimizer& optimizer, const TrainerState& state, StepHook* hook, int64_t keep) {
+void AdapterCheckpoint::save(const fs::path& checkpoint_dir) const {
+  save_adapter(adapters_, base_model_, checkpoint_dir / kAdapterDir);
+}
+
+void AdapterCheckpoint::load(const fs::path& checkpoint_dir) {
+  const auto adapter = read_adapter(checkpoint_dir / kAdapterDir);
+  adapters_.load(adapter.tensors, (checkpoint_dir / kAdapterDir).string());
+}
+
+fs::path save_train_checkpoint(const fs::path& out_dir, const CheckpointTensors& tensors, const Optimizer& optimizer,
+                               const TrainerState& state, StepHook* hook, int64_t keep) {
   const auto root = out_dir / kCheckpointsDir;
   const auto name = checkpoint_name(state.step);
   const auto tmp = root / (kTempPrefix + name);
@@ -119,7 +128,7 @@ fs::path save_train_checkpoint(const fs::path& out_dir, const Adapters& adapters
   }
   fs::create_directories(tmp);
 
-  save_adapter(adapters, base_model, tmp / kAdapterDir);
+  tensors.save(tmp);
   write_file_atomic(tmp / kOptimizerFile, optimizer.save_state());
   write_file_atomic(tmp / kRngFile, save_rng());
   if (hook) {
@@ -149,7 +158,8 @@ std::optional<fs::path> latest_train_checkpoint(const fs::path& out_dir) {
   return all.back().second;
 }
 
-TrainerState load_train_checkpoint(const fs::path& dir, Adapters& adapters, Optimizer& optimizer, StepHook* hook) {
+TrainerState load_train_checkpoint(const fs::path& dir, CheckpointTensors& tensors, Optimizer& optimizer,
+                                   StepHook* hook) {
   const auto state_file = dir / kTrainerStateFile;
   if (!fs::exists(state_file)) {
     throw CheckpointError(dir.string() + ": no " + kTrainerStateFile + ", expected a training checkpoint directory");
@@ -166,8 +176,7 @@ TrainerState load_train_checkpoint(const fs::path& dir, Adapters& adapters, Opti
     throw CheckpointError(state_file.string() + ": " + e.what() + ", expected step, epoch, position, config, monitor");
   }
 
-  const auto adapter = read_adapter(dir / kAdapterDir);
-  adapters.load(adapter.tensors, (dir / kAdapterDir).string());
+  tensors.load(dir);
   for (const char* file : {kOptimizerFile, kRngFile}) {
     if (!fs::exists(dir / file)) throw CheckpointError(dir.string() + ": " + file + " is missing");
   }

@@ -18,6 +18,7 @@
 #include "lora/train_checkpoint.h"
 #include "lora/train_data.h"
 #include "lora/train_monitor.h"
+#include "lora/trainable.h"
 #include "model/arch/checkpointing.h"
 
 namespace character::lora {
@@ -229,38 +230,61 @@ void validate(const TrainOptions& o, int64_t train_rows) {
 }
 
 // Everything that decides the numbers a run produces; a resume must match it.
-nlohmann::json run_config(const TrainOptions& o, const LoraConfig& lc, int64_t train_rows, int64_t held_out_rows,
+nlohmann::json run_config(const TrainOptions& o, const Trainable& trainable, int64_t train_rows, int64_t held_out_rows,
                           int64_t total_steps, bool hook) {
-  return {{"kind", to_string(o.kind)},
-          {"learning_rate", o.learning_rate},
-          {"schedule", to_string(o.schedule)},
-          {"warmup_steps", o.warmup_steps},
-          {"max_grad_norm", o.max_grad_norm},
-          {"batch_size", o.batch_size},
-          {"grad_accum", o.grad_accum},
-          {"epochs", o.epochs},
-          {"max_steps", o.max_steps},
-          {"total_steps", total_steps},
-          {"seed", o.seed},
-          {"dpo_beta", o.dpo_beta},
-          {"dpo_nll_coef", o.dpo_nll_coef},
-          {"loss_chunk_tokens", o.loss_chunk_tokens},
-          {"autocast_bf16", o.autocast_bf16},
-          {"activation_checkpointing", o.activation_checkpointing},
-          {"train_rows", train_rows},
-          {"held_out_rows", held_out_rows},
-          {"step_hook", hook},
-          {"lora",
-           {{"rank", lc.rank},
-            {"alpha", lc.alpha},
-            {"train_attn", lc.train_attn},
-            {"train_mlp", lc.train_mlp},
-            {"train_unembed", lc.train_unembed},
-            {"train_router", to_string(lc.train_router)},
-            {"router_lr_multiplier", lc.router_lr_multiplier},
-            {"expert_lora", to_string(lc.expert_lora)},
-            {"seed", lc.seed}}}};
+  nlohmann::json config{{"kind", to_string(o.kind)},
+                        {"learning_rate", o.learning_rate},
+                        {"schedule", to_string(o.schedule)},
+                        {"warmup_steps", o.warmup_steps},
+                        {"max_grad_norm", o.max_grad_norm},
+                        {"batch_size", o.batch_size},
+                        {"grad_accum", o.grad_accum},
+                        {"epochs", o.epochs},
+                        {"max_steps", o.max_steps},
+                        {"total_steps", total_steps},
+                        {"seed", o.seed},
+                        {"dpo_beta", o.dpo_beta},
+                        {"dpo_nll_coef", o.dpo_nll_coef},
+                        {"loss_chunk_tokens", o.loss_chunk_tokens},
+                        {"autocast_bf16", o.autocast_bf16},
+                        {"activation_checkpointing", o.activation_checkpointing},
+                        {"train_rows", train_rows},
+                        {"held_out_rows", held_out_rows},
+                        {"step_hook", hook}};
+  trainable.describe(config);
+  return config;
 }
+
+// LoRA adapters as the trained set: adapter/ in checkpoints and in OUT.
+class AdapterTrainable : public Trainable {
+ public:
+  AdapterTrainable(Adapters& adapters, const std::filesystem::path& base_model)
+      : adapters_(adapters), base_model_(base_model), checkpoint_(adapters, base_model) {}
+  std::vector<at::Tensor> parameters() const override { return adapters_.parameters(); }
+  std::vector<at::Tensor> router_parameters() const override { return adapters_.router_parameters(); }
+  double router_lr_multiplier() const override { return adapters_.config().router_lr_multiplier; }
+  void describe(nlohmann::json& config) const override {
+    const LoraConfig& lc = adapters_.config();
+    config["lora"] = {{"rank", lc.rank},
+                      {"alpha", lc.alpha},
+                      {"train_attn", lc.train_attn},
+                      {"train_mlp", lc.train_mlp},
+                      {"train_unembed", lc.train_unembed},
+                      {"train_router", to_string(lc.train_router)},
+                      {"router_lr_multiplier", lc.router_lr_multiplier},
+                      {"expert_lora", to_string(lc.expert_lora)},
+                      {"seed", lc.seed}};
+  }
+  std::string output_name() const override { return "adapter"; }
+  void write_output(const std::filesystem::path& dir) const override { save_adapter(adapters_, base_model_, dir); }
+  void save(const std::filesystem::path& checkpoint_dir) const override { checkpoint_.save(checkpoint_dir); }
+  void load(const std::filesystem::path& checkpoint_dir) override { checkpoint_.load(checkpoint_dir); }
+
+ private:
+  Adapters& adapters_;
+  std::filesystem::path base_model_;
+  AdapterCheckpoint checkpoint_;
+};
 
 void check_same_config(const nlohmann::json& saved, const nlohmann::json& now, const fs::path& checkpoint) {
   std::string diffs;
@@ -287,7 +311,7 @@ double first_held_out_from_metrics(const fs::path& metrics) {
   return kNaN;
 }
 
-TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, const TrainOptions& o,
+TrainResult run(Task& task, const model::CausalLM& model, Trainable& trainable, const TrainOptions& o,
                 StepHook* hook) {
   const auto lengths = task.lengths();
   const auto train_rows = static_cast<int64_t>(lengths.size());
@@ -303,12 +327,12 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
 
   OptimizerOptions oo;
   oo.learning_rate = o.learning_rate;
-  oo.router_lr_multiplier = adapters.config().router_lr_multiplier;
+  oo.router_lr_multiplier = trainable.router_lr_multiplier();
   oo.schedule = o.schedule;
   oo.warmup_steps = o.warmup_steps;
   oo.total_steps = total_steps;
   oo.max_grad_norm = o.max_grad_norm;
-  Optimizer optimizer(adapters, oo);
+  Optimizer optimizer(trainable.parameters(), trainable.router_parameters(), oo);
 
   fs::create_directories(o.out_dir);
   const auto metrics_file = o.out_dir / "metrics.jsonl";
@@ -323,12 +347,12 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
   TrainMonitor monitor(mo);
 
   TrainerState state;
-  state.config = run_config(o, adapters.config(), train_rows, task.held_out_rows(), total_steps, hook != nullptr);
+  state.config = run_config(o, trainable, train_rows, task.held_out_rows(), total_steps, hook != nullptr);
   const auto checkpoint = latest_train_checkpoint(o.out_dir);
   TrainResult result;
   result.first_held_out_loss = kNaN;
   if (o.resume && checkpoint) {
-    const auto saved = load_train_checkpoint(*checkpoint, adapters, optimizer, hook);
+    const auto saved = load_train_checkpoint(*checkpoint, trainable, optimizer, hook);
     check_same_config(saved.config, state.config, *checkpoint);
     state.step = saved.step;
     state.epoch = saved.epoch;
@@ -338,7 +362,7 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
     result.first_held_out_loss = first_held_out_from_metrics(metrics_file);
     log::info("resuming from " + checkpoint->string() + " (step " + std::to_string(state.step) + " of " +
               std::to_string(total_steps) + ")");
-  } else if (!o.resume && (checkpoint || fs::exists(metrics_file) || fs::exists(o.out_dir / "adapter"))) {
+  } else if (!o.resume && (checkpoint || fs::exists(metrics_file) || fs::exists(o.out_dir / trainable.output_name()))) {
     throw ConfigError("train: " + o.out_dir.string() + " already holds a training run; pass --resume to continue it, "
                       "or choose another --out");
   } else {
@@ -366,7 +390,7 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
       // steps, unless that is where it started), then stop.
       if (step > result.start_step) {
         state.monitor = monitor.state();
-        save_train_checkpoint(o.out_dir, adapters, o.base_model, optimizer, state, hook, o.keep_checkpoints);
+        save_train_checkpoint(o.out_dir, trainable, optimizer, state, hook, o.keep_checkpoints);
       }
       throw Interrupted("train " + to_string(o.kind) + ": stopped on request after step " + std::to_string(step) +
                         " of " + std::to_string(total_steps) + "; resume continues from " +
@@ -398,7 +422,7 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
       }
     }
     const double loss = loss_sum / static_cast<double>(micro);
-    monitor.check_loss(step + 1, loss);  // before the update: a bad step never reaches the adapters
+    monitor.check_loss(step + 1, loss);  // before the update: a bad step never reaches the weights
     const auto stats = optimizer.step(step);
     last_loss = loss;
 
@@ -418,7 +442,7 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
     if (!last && o.eval_every > 0 && state.step % o.eval_every == 0) evaluate(state.step);
     if (!last && o.checkpoint_every > 0 && state.step % o.checkpoint_every == 0) {
       state.monitor = monitor.state();
-      save_train_checkpoint(o.out_dir, adapters, o.base_model, optimizer, state, hook, o.keep_checkpoints);
+      save_train_checkpoint(o.out_dir, trainable, optimizer, state, hook, o.keep_checkpoints);
     }
   }
   monitor.finish();
@@ -431,9 +455,9 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
     result.final_dpo_accuracy = final_eval.value("dpo_accuracy", kNaN);
   }
   state.monitor = monitor.state();
-  save_train_checkpoint(o.out_dir, adapters, o.base_model, optimizer, state, hook, o.keep_checkpoints);
-  result.adapter_dir = o.out_dir / "adapter";
-  save_adapter(adapters, o.base_model, result.adapter_dir);
+  save_train_checkpoint(o.out_dir, trainable, optimizer, state, hook, o.keep_checkpoints);
+  result.adapter_dir = o.out_dir / trainable.output_name();
+  trainable.write_output(result.adapter_dir);
   if (hook) hook->write_outputs(o.out_dir);
   result.steps = state.step;
   result.final_train_loss = last_loss;
@@ -445,15 +469,23 @@ TrainResult run(Task& task, const model::CausalLM& model, Adapters& adapters, co
 TrainResult train_sft(const model::CausalLM& model, Adapters& adapters, const SftDataset& train,
                       const SftDataset& held_out, const TrainOptions& options, StepHook* hook) {
   if (options.kind != TrainKind::kSft) throw ConfigError("train_sft: options.kind is dpo, expected sft");
-  SftTask task(*model, train, held_out, options);
-  return run(task, model, adapters, options, hook);
+  AdapterTrainable trainable(adapters, options.base_model);
+  return train_sft_over(trainable, model, train, held_out, options, hook);
 }
 
 TrainResult train_dpo(const model::CausalLM& model, Adapters& adapters, const DpoDataset& train,
                       const DpoDataset& held_out, const TrainOptions& options, StepHook* hook) {
   if (options.kind != TrainKind::kDpo) throw ConfigError("train_dpo: options.kind is sft, expected dpo");
   DpoTask task(*model, train, held_out, options);
-  return run(task, model, adapters, options, hook);
+  AdapterTrainable trainable(adapters, options.base_model);
+  return run(task, model, trainable, options, hook);
+}
+
+TrainResult train_sft_over(Trainable& trainable, const model::CausalLM& model, const SftDataset& train,
+                           const SftDataset& held_out, const TrainOptions& options, StepHook* hook) {
+  if (options.kind != TrainKind::kSft) throw ConfigError("train_sft: options.kind is dpo, expected sft");
+  SftTask task(*model, train, held_out, options);
+  return run(task, model, trainable, options, hook);
 }
 
 }  // namespace character::lora

@@ -9,15 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "model/arch/architectures.h"
-#include "model/arch/hub_weights.h"
 #include "model/arch/init_weights.h"
-#include "model/arch/tensor_io.h"
+#include "model/arch/model_dir.h"
 #include "model/io/config.h"
-#include "model/io/safetensors.h"
 #include "model/text/tokenizer.h"
 #include "pipeline/commands.h"
 
@@ -37,15 +34,7 @@ struct InitModelArgs {
   bool force = false;
 };
 
-// Files of a Hugging Face tokenizer that a model directory carries.
-const std::vector<std::string> kTokenizerFiles = {
-    "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json"};
-
 constexpr double kInitializerRange = 0.02;  // transformers' default initializer_range
-// Written as save_pretrained does; without it transformers' tokenizer loader takes
-// the directory for an old Mistral checkpoint and warns about its regex.
-constexpr const char* kTransformersVersion = "5.5.4";
 
 // config.json as transformers' config classes spell it, from a preset.
 nlohmann::json preset_config(const InitModelArgs& args, const model::Tokenizer& tokenizer) {
@@ -103,25 +92,6 @@ nlohmann::json preset_config(const InitModelArgs& args, const model::Tokenizer& 
   return j;
 }
 
-// The model's parameters under the names a Hub checkpoint uses: fused expert banks
-// unstacked per expert and routers renamed by the architecture's ExpertNameRule.
-// fp32 tensors under the Hub's names (per-expert keys), as published checkpoints store them.
-model::TensorsToWrite hub_tensors(model::CausalLMImpl& net) {
-  model::TensorsToWrite tensors;
-  for (const auto& [name, tensor] : model::hub_named_tensors(net)) tensors.add(name, tensor.to(torch::kFloat));
-  return tensors;
-}
-
-void copy_tokenizer_files(const fs::path& from, const fs::path& to) {
-  bool any = false;
-  for (const auto& name : kTokenizerFiles) {
-    if (!fs::exists(from / name)) continue;
-    fs::copy_file(from / name, to / name, fs::copy_options::overwrite_existing);
-    any = true;
-  }
-  if (!any) throw ConfigError("init-model: --tokenizer " + from.string() + " holds no tokenizer files");
-}
-
 int run_init_model(const InitModelArgs& args) {
   const fs::path out = args.out_dir;
   if (fs::exists(out) && !fs::is_empty(out) && !args.force) {
@@ -134,26 +104,11 @@ int run_init_model(const InitModelArgs& args) {
   const model::CausalLM net = model::create_model(config);
   model::init_weights(*net, {.seed = args.seed, .initializer_range = kInitializerRange});
 
-  // Everything goes into OUT_DIR.tmp first; one rename makes the directory appear whole.
-  const fs::path tmp = out.string() + ".tmp";
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  nlohmann::json config_json = model::config_to_json(config);
-  config_json["initializer_range"] = kInitializerRange;
-  config_json["dtype"] = "float32";
-  config_json["transformers_version"] = kTransformersVersion;
-  write_file_atomic(tmp / "config.json", config_json.dump(2) + "\n");
-  nlohmann::json generation{{"_from_model_config", true}, {"transformers_version", kTransformersVersion}};
-  if (config.bos_token_id) generation["bos_token_id"] = *config.bos_token_id;
-  if (!config.eos_token_id.empty()) generation["eos_token_id"] = config.eos_token_id.front();
-  if (config.pad_token_id) generation["pad_token_id"] = *config.pad_token_id;
-  write_file_atomic(tmp / "generation_config.json", generation.dump(2) + "\n");
-  const auto tensors = hub_tensors(*net);
-  model::write_safetensors(tmp / "model.safetensors", tensors.records(), {{"format", "pt"}});
-  copy_tokenizer_files(args.tokenizer_dir, tmp);
-
-  if (fs::exists(out)) fs::remove_all(out);
-  fs::rename(tmp, out);
+  model::ModelDirOptions dir;
+  dir.tokenizer_dir = args.tokenizer_dir;
+  dir.tokenizer_source = "init-model: --tokenizer";
+  dir.extra_config = {{"initializer_range", kInitializerRange}};
+  model::write_model_dir(*net, config, out, dir);
   log::info("init-model: wrote " + args.arch + " (" + args.preset + ", seed " + std::to_string(args.seed) + ") to " +
             out.string());
   return 0;

@@ -5,18 +5,28 @@
 // --init-adapter, the JSONL data rendered with the model's chat template, a
 // held-out share, the trainer of lora/trainer.h. --resume continues from the
 // newest checkpoint in --out. Prints a JSON summary on stdout.
+// `character train sft --full-parameters` trains every weight of the model
+// instead (lora/full_train.h) and writes OUT/model, a Hugging Face directory.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <memory>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/log.h"
 #include "lora/adapter_file.h"
+#include "lora/full_train.h"
 #include "lora/lora_config.h"
+#include "lora/train_data.h"
 #include "lora/trainer.h"
+#include "model/arch/causal_lm.h"
+#include "model/text/chat.h"
+#include "model/text/tokenizer.h"
 #include "pipeline/chat_input.h"
 #include "pipeline/commands.h"
 #include "pipeline/train_run.h"
+#include "router_train/router_hook.h"
 
 namespace character::pipeline {
 
@@ -31,7 +41,86 @@ struct TrainArgs {
   std::string schedule = "linear";
   bool no_autocast = false;
   bool quiet = false;
+  bool full_parameters = false;
 };
+
+namespace fs = std::filesystem;
+
+// Flags that shape LoRA adapters, meaningless when every weight trains.
+// (--train-attn counts its --no- form too.)
+const std::vector<std::string> kAdapterFlags = {"--rank",          "--alpha",          "--train-attn",
+                                                "--train-mlp",     "--train-unembed",  "--train-router",
+                                                "--router-lr-mult", "--expert-lora",   "--init-adapter"};
+
+// --full-parameters: the model, tokenizer and chat template as run_training loads
+// them, the same data split, the router hook on MoE models (load balancing,
+// coverage), then lora::train_full_sft, which writes OUT/model.
+TrainRunResult run_full_training(TrainRunOptions options) {
+  const fs::path model_dir = fs::absolute(options.model_dir);
+  if (options.device != "cpu" && options.device != "cuda") {
+    throw ConfigError("train: --device " + options.device + ", expected cpu or cuda");
+  }
+  if (!(options.held_out >= 0 && options.held_out < 1)) {
+    throw ConfigError("train: --held-out " + std::to_string(options.held_out) + ", expected a fraction in [0, 1)");
+  }
+  auto& o = options.train;
+  o.out_dir = options.out_dir;
+  o.base_model = model_dir;
+
+  // fp32 weights by default on every device: AdamW updates in bf16 lose most of
+  // their bits (CUDA still computes in bf16 under autocast).
+  model::LoadOptions load;
+  load.device = options.device;
+  load.dtype = options.dtype.empty() ? "float32" : options.dtype;
+  const model::CausalLM model = model::load_model(model_dir, load);
+  const auto tokenizer = model::load_tokenizer(model_dir);
+  const auto renderer = model::make_chat_renderer(options.chat.family.empty() ? model::detect_chat_family(model_dir)
+                                                                              : options.chat.family);
+  model::ChatOptions chat;
+  if (options.chat.no_thinking) chat.enable_thinking = false;
+  o.pad_id = tokenizer->pad_id.value_or(tokenizer->eos_id.value_or(0));
+
+  auto hook = make_router_hook(*model, options);
+
+  lora::SftOptions so;
+  so.last_assistant_only = options.last_assistant_only;
+  so.max_length = options.max_length;
+  so.chat = chat;
+  const auto data = lora::load_sft_jsonl(options.data_file, *tokenizer, *renderer, so);
+  const auto [train_idx, held_idx] =
+      lora::held_out_split(static_cast<int64_t>(data.rows.size()), options.held_out, o.seed);
+  lora::SftDataset train, held;
+  for (int64_t i : train_idx) train.rows.push_back(data.rows[static_cast<size_t>(i)]);
+  for (int64_t i : held_idx) held.rows.push_back(data.rows[static_cast<size_t>(i)]);
+  log::info("train sft (full parameters): " + std::to_string(train.rows.size()) + " rows, " +
+            std::to_string(held.rows.size()) + " held out, " + std::to_string(data.truncated) + " truncated, " +
+            std::to_string(data.skipped) + " skipped");
+
+  // OUT/model/config.json: the engine's config plus every other key of the
+  // input's (architectures, initializer_range ...); dtype is written anew.
+  lora::FullTrainOutput output{model->config(), {}};
+  auto extra = nlohmann::json::parse(read_file(model_dir / "config.json"));
+  for (const char* key : {"dtype", "torch_dtype", "transformers_version"}) extra.erase(key);
+  output.model_dir.extra_config = extra;
+  output.model_dir.tokenizer_dir = model_dir;
+  output.model_dir.tokenizer_source = "train: --model";
+
+  TrainRunResult out;
+  out.train = lora::train_full_sft(model, train, held, o, output, hook.get());
+  const auto& result = out.train;
+  out.summary = {{"kind", "sft"},
+                 {"full_parameters", true},
+                 {"out", options.out_dir.string()},
+                 {"rows", {{"train", train.rows.size()}, {"held_out", held.rows.size()},
+                           {"truncated", data.truncated}, {"skipped", data.skipped}}},
+                 {"steps", result.steps},
+                 {"start_step", result.start_step},
+                 {"first_held_out_loss", result.first_held_out_loss},
+                 {"final_held_out_loss", result.final_held_out_loss},
+                 {"final_train_loss", result.final_train_loss},
+                 {"model", result.adapter_dir.string()}};
+  return out;
+}
 
 // With --init-adapter, the adapter-layout flags not given take the saved adapter's values.
 void layout_from_init_adapter(TrainArgs& args, const CLI::App& sub) {
@@ -47,6 +136,18 @@ void layout_from_init_adapter(TrainArgs& args, const CLI::App& sub) {
 }
 
 int run_train(TrainArgs& args, const CLI::App& sub) {
+  if (args.full_parameters) {
+    if (args.kind != "sft") {
+      throw ConfigError("train " + args.kind + " --full-parameters: expected sft (DPO trains adapters against the "
+                        "frozen base model)");
+    }
+    for (const auto& flag : kAdapterFlags) {
+      if (sub.count(flag) > 0) {
+        throw ConfigError("train: " + flag + " shapes LoRA adapters, but --full-parameters trains every weight; "
+                          "drop one of them");
+      }
+    }
+  }
   if (!args.run.init_adapter.empty()) layout_from_init_adapter(args, sub);
   args.run.lora.train_router = lora::parse_router_training(args.train_router);
   args.run.lora.expert_lora = lora::parse_expert_lora(args.expert_lora);
@@ -55,7 +156,7 @@ int run_train(TrainArgs& args, const CLI::App& sub) {
   o.schedule = lora::parse_lr_schedule(args.schedule);
   o.autocast_bf16 = !args.no_autocast;
   o.progress = !args.quiet;
-  const TrainRunResult result = run_training(args.run);
+  const TrainRunResult result = args.full_parameters ? run_full_training(args.run) : run_training(args.run);
   std::cout << result.summary.dump() << "\n";
   return 0;
 }
@@ -67,13 +168,18 @@ void add_train_command(CLI::App& app) {
   auto& run = args->run;
   auto& o = run.train;
   auto& lc = run.lora;
-  CLI::App* sub = app.add_subcommand("train", "Train LoRA (and router) adapters with SFT or DPO");
+  CLI::App* sub = app.add_subcommand(
+      "train", "Train LoRA (and router) adapters with SFT or DPO, or every weight (sft --full-parameters)");
   sub->add_option("kind", args->kind, "sft or dpo")->required()->check(CLI::IsMember({"sft", "dpo"}));
   sub->add_option("--model", run.model_dir, "Base model directory")->required()->check(CLI::ExistingDirectory);
   sub->add_option("--data", run.data_file,
                   "JSONL: {\"messages\"} rows (sft) or {\"prompt\",\"chosen\",\"rejected\"} rows (dpo)")
       ->required()->check(CLI::ExistingFile);
-  sub->add_option("--out", run.out_dir, "Output directory: adapter/, checkpoints/, metrics.jsonl")->required();
+  sub->add_option("--out", run.out_dir,
+                  "Output directory: adapter/ (model/ with --full-parameters), checkpoints/, metrics.jsonl")
+      ->required();
+  sub->add_flag("--full-parameters", args->full_parameters,
+                "SFT of every weight instead of LoRA adapters; writes OUT/model (a Hugging Face directory)");
   sub->add_flag("--resume", o.resume, "Continue from the newest checkpoint in --out (same flags and data)");
   sub->add_option("--init-adapter", run.init_adapter,
                   "Start from this saved adapter's tensors (e.g. SFT after DPO); its layout is the default for the "

@@ -71,6 +71,22 @@ void check_same_layout(const lora::LoraConfig& saved, const lora::LoraConfig& as
 
 }  // namespace
 
+std::unique_ptr<router_train::RouterStepHook> make_router_hook(const model::CausalLMImpl& model,
+                                                             const TrainRunOptions& options) {
+  if (model.config().num_experts > 0) {
+    router_train::RouterHookOptions ho;
+    ho.aux_loss_coef = options.aux_loss_coef;
+    ho.z_loss_coef = options.z_loss_coef;
+    ho.coverage_threshold = options.coverage_threshold;
+    return std::make_unique<router_train::RouterStepHook>(model.config(), ho);
+  }
+  if (options.aux_loss_coef) {
+    throw ConfigError("train: --aux-loss-coef given, but model_type " + model.config().model_type +
+                      " is dense (no router), expected an MoE model");
+  }
+  return nullptr;
+}
+
 TrainRunResult run_training(TrainRunOptions options) {
   const fs::path model_dir = fs::absolute(options.model_dir);
   if (options.device != "cpu" && options.device != "cuda") {
@@ -113,17 +129,7 @@ TrainRunResult run_training(TrainRunOptions options) {
   } else {
     adapters = lora::attach_adapters(model, options.lora);
   }
-  std::unique_ptr<router_train::RouterStepHook> hook;
-  if (model->config().num_experts > 0) {
-    router_train::RouterHookOptions ho;
-    ho.aux_loss_coef = options.aux_loss_coef;
-    ho.z_loss_coef = options.z_loss_coef;
-    ho.coverage_threshold = options.coverage_threshold;
-    hook = std::make_unique<router_train::RouterStepHook>(model->config(), ho);
-  } else if (options.aux_loss_coef) {
-    throw ConfigError("train: --aux-loss-coef given, but model_type " + model->config().model_type +
-                      " is dense (no router), expected an MoE model");
-  }
+  auto hook = make_router_hook(*model, options);
 
   // 3. Data: render, tokenize, split off the held-out rows; train.
   TrainRunResult out;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "lora/trainer.h"
 #include "pipeline/chat_input.h"
 #include "router_train/aux_losses.h"
+#include "router_train/router_hook.h"
 
 namespace character::pipeline {
 
@@ -55,5 +57,11 @@ struct TrainRunResult {
 // another layout, router options on a dense model); the loaders' and trainer's
 // errors as they report them; Interrupted when train.stop_requested is set.
 TrainRunResult run_training(TrainRunOptions options);
+
+// The router step hook (load balancing, z-loss, training coverage) for an MoE
+// model from the options' router settings; nullptr for a dense model, where an
+// --aux-loss-coef is a ConfigError.
+std::unique_ptr<router_train::RouterStepHook> make_router_hook(const model::CausalLMImpl& model,
+                                                             const TrainRunOptions& options);
 
 }  // namespace character::pipeline

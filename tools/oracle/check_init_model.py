@@ -38,9 +38,9 @@ def init_model(character: str, arch: str, tokenizer: Path, out: Path, seed: int,
                     "--seed", str(seed), str(out)], check=True, capture_output=True, text=True)
 
 
-def engine_logits(character: str, model_dir: Path) -> torch.Tensor:
+def engine_logits(character: str, model_dir: Path, ids: list = IDS) -> torch.Tensor:
     run = subprocess.run([character, "generate", str(model_dir), "--dump-logits", "--prompt-ids",
-                          ",".join(map(str, IDS))], check=True, capture_output=True, text=True)
+                          ",".join(map(str, ids))], check=True, capture_output=True, text=True)
     return torch.tensor(json.loads(run.stdout)["logits"], dtype=torch.float32)
 
 
