@@ -25,6 +25,7 @@ void add_report_command(CLI::App& app);         // report_command.cpp
 void add_analyze_command(CLI::App& app);        // analyze_command.cpp
 void add_pipeline_command(CLI::App& app);       // pipeline_command.cpp
 void add_runs_command(CLI::App& app);           // runs_command.cpp
+void add_lab_command(CLI::App& app);            // lab_command.cpp
 
 namespace {
 std::map<const CLI::App*, std::function<int()>>& actions() {
@@ -53,6 +54,7 @@ void register_commands(CLI::App& app) {
   add_analyze_command(app);
   add_pipeline_command(app);
   add_runs_command(app);
+  add_lab_command(app);
 
 }
 
