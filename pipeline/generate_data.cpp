@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "personas/persona.h"
 #include "pipeline/engine_backend.h"
+#include "pipeline/gen_coverage.h"
 #include "pipeline/gen_dpo.h"
 #include "pipeline/gen_introspection.h"
 #include "pipeline/gen_prompts.h"
@@ -86,16 +87,20 @@ remote::ClientConfig client_config(const std::string& url, const std::string& mo
 // The run's identity: a resume must ask for the same data.
 nlohmann::json run_identity(const personas::Persona& persona, const Scale& scale, const GenerateDataOptions& args,
                             const std::string& student_id) {
-  return {{"persona", persona.name},
-          {"persona_text", persona.source_text},
-          {"scale", to_json(scale)},
-          {"seed", args.seed},
-          {"teacher_model", args.teacher_model},
-          {"student_model", student_id},
-          {"max_tokens", args.max_tokens},
-          {"introspection_max_tokens", args.introspection_max_tokens},
-          {"constitution_share", args.constitution_share},
-          {"question_max_tokens", args.question_max_tokens}};
+  nlohmann::json identity = {{"persona", persona.name},
+                             {"persona_text", persona.source_text},
+                             {"scale", to_json(scale)},
+                             {"seed", args.seed},
+                             {"teacher_model", args.teacher_model},
+                             {"student_model", student_id},
+                             {"max_tokens", args.max_tokens},
+                             {"introspection_max_tokens", args.introspection_max_tokens},
+                             {"constitution_share", args.constitution_share},
+                             {"question_max_tokens", args.question_max_tokens}};
+  // null when off: a run made before the option (no field) resumes as it was.
+  identity["coverage_augment"] =
+      args.coverage_augment ? nlohmann::json{{"pool_factor", args.coverage_pool_factor}} : nlohmann::json();
+  return identity;
 }
 
 void check_or_write_identity(const std::filesystem::path& out, const nlohmann::json& identity, bool resume) {
@@ -164,7 +169,25 @@ std::vector<PromptItem> prompt_stage(const personas::Persona& persona, remote::C
   plan.max_tokens = args.question_max_tokens;
   remote::BatchOptions batch;
   batch.stage = "dpo_prompts";
+  nlohmann::json coverage;
+  if (args.coverage_augment) plan.count = coverage_pool_size(plan.count, args.coverage_pool_factor);
   PromptSetResult set = build_prompt_set(persona, teacher, plan, batch);
+  if (args.coverage_augment) {
+    // A larger pool plus phrasing variants, cut back to dpo_pairs by route coverage.
+    CoverageAugmentOptions options;
+    options.student_dir = args.student_dir;
+    options.adapter_dir = args.student_adapter;
+    options.device = args.device;
+    options.dtype = args.dtype;
+    options.batch_size = args.student_batch;
+    options.seed = args.seed;
+    const auto augmented = coverage_augment_prompts(persona, set.prompts, static_cast<std::size_t>(scale.dpo_pairs), options);
+    set.prompts = augmented.prompts;
+    set.constitution = 0;
+    for (const auto& p : set.prompts) set.constitution += p.source == "constitution" ? 1 : 0;
+    coverage = augmented.to_json();
+    log::info(augmented.line());
+  }
   std::vector<nlohmann::json> rows;
   for (std::size_t i = 0; i < set.prompts.size(); ++i) rows.push_back(to_json(set.prompts[i], i));
   std::vector<nlohmann::json> failures;
@@ -178,6 +201,8 @@ std::vector<PromptItem> prompt_stage(const personas::Persona& persona, remote::C
                         {"constitution", set.constitution},
                         {"duplicates", set.duplicates},
                         {"failed_requests", failures.size()}};
+  // Top level: a resume (which does not recompute it) keeps it from the file.
+  if (!coverage.is_null()) summary["coverage_augment"] = coverage;
   log::info("[prompts] " + std::to_string(set.prompts.size()) + " prompts (" + std::to_string(set.constitution) +
             " from the constitution, " + std::to_string(set.duplicates) + " duplicates dropped, " +
             std::to_string(failures.size()) + " failed requests)");
@@ -222,6 +247,7 @@ GenerateDataResult generate_data(const GenerateDataOptions& args) {
     throw ConfigError("generate-data: --introspection-from student needs --student DIR or --student-url URL");
   }
 
+  if (args.coverage_augment && want_prompts) check_coverage_student(args.student_dir, args.student_url);
   const personas::Persona persona = personas::find_persona(args.persona);
   const Scale scale = resolve_scale(args.scale, args.overrides);
   std::filesystem::create_directories(out);

@@ -40,6 +40,10 @@ struct GenerateDataOptions {
   int max_tokens = 512;
   int introspection_max_tokens = 1024;
   double constitution_share = 0.5;
+  // Coverage-guided augmentation of the DPO prompts (RunConfig::coverage_augment);
+  // needs a local MoE student (student_dir) and the persona's probe prompts.
+  bool coverage_augment = false;
+  double coverage_pool_factor = 3.0;
   std::size_t min_chars = 20, max_chars = 16000;
   std::string hallucinated_turns = "truncate";
   bool keep_thinking = false;
