@@ -3,6 +3,8 @@
 // the config (flags over --config YAML over defaults), creates or resumes RUN/,
 // turns SIGINT/SIGTERM into a clean stop, runs the stages through
 // pipeline_driver.h and prints the summary: the gate table and the exports.
+// Without --student or --teacher-url the persona lab stands in for them
+// (pipeline/lab_default.h).
 #include <CLI/CLI.hpp>
 
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include "base/utc_time.h"
 #include "base/log.h"
 #include "pipeline/commands.h"
+#include "pipeline/lab_default.h"
 #include "pipeline/pipeline_driver.h"
 #include "pipeline/run_config.h"
 #include "pipeline/run_manifest.h"
@@ -46,11 +49,12 @@ struct PipelineArgs {
   bool json = false;
   // Raw flag values; applied only when passed (ConfigFlag).
   std::string scale, teacher_url, teacher_model, teacher_key_env, judge_url, judge_model, judge_key_env;
-  std::string train_router, device, dtype, student, runs_dir;
+  std::string train_router, device, dtype, student, runs_dir, lab_size, lab_dir;
   ScaleOverrides counts;
-  double price_in = 0, price_out = 0, lr = 0, alpha = 0, sft_lr_factor = 0;
+  double price_in = 0, price_out = 0, lr = 0, alpha = 0, sft_lr_factor = 0, constitution_share = 0,
+         coverage_pool_factor = 0;
   int64_t rank = 0, epochs = 0, max_steps = 0, batch_size = 0;
-  uint64_t seed = 0;
+  uint64_t seed = 0, lab_seed = 0;
   std::vector<std::string> exports;
   CLI::Option* paper_scale = nullptr;
   std::vector<ConfigFlag> flags;
@@ -108,13 +112,25 @@ fs::path new_run_dir(const RunConfig& config) {
   }
 }
 
+// Defaults → lab defaults (when the lab stands in) → --paper-scale → --config →
+// flags. Whether the lab stands in is known only from the file and the flags, so
+// a first pass finds out and a second applies its preset beneath them.
 RunConfig resolve_config(const PipelineArgs& args) {
-  RunConfig config = default_run_config();
-  if (args.paper_scale->count() > 0) apply_paper_scale(config);
-  if (!args.config_file.empty()) apply_config_file(config, args.config_file);
-  for (const auto& flag : args.flags)
-    if (flag.option->count() > 0) flag.apply(config);
-  if (!args.persona.empty()) config.persona = args.persona;
+  auto resolve = [&args](bool lab_student, bool lab_teacher) {
+    RunConfig config = default_run_config();
+    apply_lab_defaults(config, lab_student, lab_teacher);
+    if (args.paper_scale->count() > 0) apply_paper_scale(config);
+    if (!args.config_file.empty()) apply_config_file(config, args.config_file);
+    for (const auto& flag : args.flags)
+      if (flag.option->count() > 0) flag.apply(config);
+    if (!args.persona.empty()) config.persona = args.persona;
+    return config;
+  };
+  const RunConfig plain = resolve(false, false);
+  RunConfig config = uses_lab(plain) ? resolve(uses_lab_student(plain), uses_lab_teacher(plain)) : plain;
+  // The lab's directory as it resolves now (CHARACTER_LAB_DIR, the cache
+  // directory), recorded so that a resumed run finds the same lab.
+  if (uses_lab(config) && config.lab.dir.empty()) config.lab.dir = resolved_lab_dir(config);
   if (config.persona.empty()) throw ConfigError("pipeline: no persona: give PERSONA or `persona:` in --config");
   return config;
 }
@@ -191,6 +207,7 @@ int run_pipeline(PipelineArgs& args) {
   } else {
     manifest = std::make_unique<RunManifest>(RunManifest::create(new_run_dir(config), config, stage_names()));
   }
+  StopSignals signals;  // from here on, Ctrl-C stops the lab build and the stages cleanly
   const fs::path log_file = manifest->run_dir() / "logs" / "pipeline.log";
   log::set_file(log_file);
   struct CloseLog {
@@ -205,25 +222,38 @@ int run_pipeline(PipelineArgs& args) {
   print(std::string(args.resume.empty() ? "run " : "resuming ") + manifest->run_dir().string() + " (" +
         config.persona + ", scale " + config.scale + ", " + manifest->data().value("device", "") + ")");
 
-  std::vector<DriverStage> stages;
-  for (const auto& name : stage_names()) stages.push_back({name, stage_function(name)});
-  DriverOptions options;
-  options.selection = args.selection;
-  options.stop_requested = &g_stop;
-  options.quiet = args.json;
-  options.print = print;
-
-  StopSignals signals;
   DriverOutcome outcome;
   try {
-    outcome = run_stages(*manifest, config, stages, options);
+    // The lab (built when missing) stands in for the student and/or the teacher.
+    LabRuntime lab(config, {&g_stop, !args.json, print});
+    if (uses_lab(config)) {
+      const json record = lab.record();
+      const json earlier = manifest->data().value("lab", json(nullptr));
+      if (earlier.is_object() && earlier.value("lab_json_sha256", json(nullptr)) != record["lab_json_sha256"])
+        print("  warning: the lab in " + record.value("dir", "") +
+              " was rebuilt since this run started (its lab.json changed); stages done earlier used the earlier lab");
+      manifest->set_lab(record);
+      std::string defaults;
+      for (const auto& d : lab_defaults_in_effect(config)) defaults += (defaults.empty() ? "" : ", ") + d;
+      if (!defaults.empty()) print("lab defaults (docs/pipeline.md, \"The lab\"): " + defaults);
+    }
+    std::vector<DriverStage> stages;
+    for (const auto& name : stage_names()) stages.push_back({name, lab.wrap(name, stage_function(name))});
+    DriverOptions options;
+    options.selection = args.selection;
+    options.stop_requested = &g_stop;
+    options.quiet = args.json;
+    options.print = print;
+    outcome = run_stages(*manifest, lab.config(), stages, options);
   } catch (const Interrupted&) {
+    if (manifest->status() == "running") manifest->set_status("interrupted");  // stopped during the lab build
     print("interrupted; continue with: character pipeline --resume " + manifest->run_dir().string());
     if (args.json) std::cout << manifest->data().dump() << std::endl;
     throw;
   } catch (const std::exception& e) {
     // main() prints the error on stderr; the log keeps it with the run.
     log::write_file_only("ERROR", e.what());
+    if (manifest->status() == "running") manifest->set_status("failed");  // the lab build or the teacher's start
     if (args.json) std::cout << manifest->data().dump() << std::endl;
     throw;
   }
@@ -269,9 +299,9 @@ void add_pipeline_command(CLI::App& app) {
        [p](RunConfig& c) { c.counts.interactions = p->counts.interactions; });
   flag(sub->add_option("--interaction-turns", a.counts.interaction_turns, "Messages per self-interaction"),
        [p](RunConfig& c) { c.counts.interaction_turns = p->counts.interaction_turns; });
-  flag(sub->add_option("--student", a.student, "Student model directory (Hugging Face format)"),
+  flag(sub->add_option("--student", a.student, "Student model directory (Hugging Face format; none: the lab student)"),
        [p](RunConfig& c) { c.student = p->student; });
-  flag(sub->add_option("--teacher-url", a.teacher_url, "OpenAI-compatible teacher, https://…/v1"),
+  flag(sub->add_option("--teacher-url", a.teacher_url, "OpenAI-compatible teacher, https://…/v1 (none: the lab teacher, served on loopback)"),
        [p](RunConfig& c) { c.teacher.url = p->teacher_url; });
   flag(sub->add_option("--teacher-model", a.teacher_model, "Teacher model name"),
        [p](RunConfig& c) { c.teacher.model = p->teacher_model; });
@@ -310,6 +340,22 @@ void add_pipeline_command(CLI::App& app) {
        [p](RunConfig& c) { c.seed = p->seed; });
   flag(sub->add_option("--runs-dir", a.runs_dir, "Where run directories are created (default runs)"),
        [p](RunConfig& c) { c.runs_dir = p->runs_dir; });
+  flag(sub->add_option("--constitution-share", a.constitution_share,
+                       "Share of DPO prompts the teacher writes from the constitution (default 0.5; lab teacher 0)"),
+       [p](RunConfig& c) { c.constitution_share = p->constitution_share; });
+  flag(sub->add_flag("--coverage-augment")
+           ->description("Pick DPO prompts whose routes cover the experts the probe reaches (MoE students)"),
+       [](RunConfig& c) { c.coverage_augment = true; });
+  flag(sub->add_option("--coverage-pool-factor", a.coverage_pool_factor,
+                       "--coverage-augment's candidate pool, × the DPO prompts (default 3)"),
+       [p](RunConfig& c) { c.coverage_pool_factor = p->coverage_pool_factor; });
+  flag(sub->add_option("--lab-size", a.lab_size, "Lab size when the lab stands in: tiny, demo (default), full"),
+       [p](RunConfig& c) { c.lab.size = p->lab_size; });
+  flag(sub->add_option("--lab-dir", a.lab_dir,
+                       "Lab directory (default $CHARACTER_LAB_DIR/<size>-seed<N> or ~/.cache/character/lab/…)"),
+       [p](RunConfig& c) { c.lab.dir = p->lab_dir; });
+  flag(sub->add_option("--lab-seed", a.lab_seed, "Seed of the lab's corpus and models (default 0)"),
+       [p](RunConfig& c) { c.lab.seed = p->lab_seed; });
   flag(sub->add_option("--export", a.exports, "Export formats: tinker, peft, merged (repeatable or a comma list)")
            ->delimiter(','),
        [p](RunConfig& c) { c.exports = p->exports; }, /*on_resume=*/true);

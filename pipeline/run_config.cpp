@@ -17,6 +17,7 @@
 #include <set>
 
 #include "base/error.h"
+#include "lab/lab.h"
 #include "personas/yaml_fields.h"
 
 namespace character::pipeline {
@@ -317,6 +318,12 @@ const std::vector<Key>& keys() {
         CHARACTER_KEY("keep_unfinished", keep_unfinished),
         CHARACTER_KEY("question_max_tokens", question_max_tokens),
         CHARACTER_KEY("generation_chunk", generation_chunk),
+        CHARACTER_KEY("constitution_share", constitution_share),
+        CHARACTER_KEY("coverage_augment", coverage_augment),
+        CHARACTER_KEY("coverage_pool_factor", coverage_pool_factor),
+        CHARACTER_KEY("lab.size", lab.size),
+        CHARACTER_KEY("lab.dir", lab.dir),
+        CHARACTER_KEY("lab.seed", lab.seed),
     };
     for (const auto& e : rest) k.push_back(e);
     return k;
@@ -520,6 +527,16 @@ void validate(const RunConfig& c) {
   if (c.max_chars <= c.min_chars) bad("max_chars", std::to_string(c.max_chars), "> min_chars (" + std::to_string(c.min_chars) + ")");
   if (c.question_max_tokens < 0) bad("question_max_tokens", std::to_string(c.question_max_tokens), "≥ 0 (0: the generator's default)");
   if (c.generation_chunk < 0) bad("generation_chunk", std::to_string(c.generation_chunk), "≥ 0 (0: the defaults)");
+  if (!(c.constitution_share >= 0 && c.constitution_share <= 1))
+    bad("constitution_share", num(c.constitution_share), "a share in [0, 1]");
+  if (!(c.coverage_pool_factor >= 1)) bad("coverage_pool_factor", num(c.coverage_pool_factor), "≥ 1 (the pool's size over the DPO prompts)");
+  // Checked even when the run does not use the lab, so that a typo fails at once.
+  const std::vector<std::string>& sizes = lab::lab_size_names();
+  if (std::find(sizes.begin(), sizes.end(), c.lab.size) == sizes.end()) {
+    std::string list;
+    for (const auto& name : sizes) list += (list.empty() ? "" : ", ") + name;
+    bad("lab.size", "\"" + c.lab.size + "\"", "one of " + list + " (lab/lab.h)");
+  }
 }
 
 }  // namespace character::pipeline

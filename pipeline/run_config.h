@@ -83,6 +83,23 @@ struct RunConfig {
   bool keep_unfinished = false;
   int question_max_tokens = 0;
   int generation_chunk = 0;  // items per generation batch (stop/ledger granularity); 0: the defaults
+  // Share of DPO prompts the teacher writes from the constitution (generate-data's
+  // --constitution-share); the lab's teacher writes none, so lab runs use 0.
+  double constitution_share = 0.5;
+  // Coverage-guided prompt augmentation (router_train/coverage_augment.h): DPO
+  // prompts are picked from a pool `coverage_pool_factor` times larger, with
+  // phrasing variants, so their routes through the student cover the experts the
+  // probe reaches. MoE students only.
+  bool coverage_augment = false;
+  double coverage_pool_factor = 3.0;
+  // The persona lab (lab/lab.h), used for whatever of student and teacher is not
+  // given: student empty → the lab student, teacher.url empty → the lab teacher
+  // served on loopback.
+  struct Lab {
+    std::string size = "demo";
+    std::filesystem::path dir;  // empty: lab::default_lab_dir(size, seed)
+    uint64_t seed = 0;
+  } lab;
 };
 
 // The defaults, with --paper-scale's and the scale's settings applied when asked.

@@ -253,6 +253,11 @@ void RunManifest::set_gates(const json& gates) {
   save();
 }
 
+void RunManifest::set_lab(const json& lab) {
+  data_["lab"] = lab;
+  save();
+}
+
 void RunManifest::set_exports(const json& exports) {
   data_["exports"] = exports;
   save();

@@ -86,6 +86,9 @@ class RunManifest {
   bool stage_still_valid(const std::string& name, HashCache& hashes, std::string& why) const;
 
   void set_gates(const nlohmann::json& gates);  // gates.json's content, or null
+  // The persona lab the run took its student or teacher from
+  // (pipeline/lab_default.h's LabRuntime::record()), or null.
+  void set_lab(const nlohmann::json& lab);
   void set_exports(const nlohmann::json& exports);
 
   // Writes RUN/manifest.json atomically.

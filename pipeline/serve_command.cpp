@@ -1,7 +1,8 @@
 // `character serve MODEL_DIR [--adapter DIR] [--host H] [--port P] [--model-id NAME]
-// [--device cpu|cuda]`: the engine (pipeline/engine_backend.h) behind the
-// OpenAI-compatible server (remote/server.h). Prints the base URL, serves until
-// SIGINT or SIGTERM, then finishes the requests in progress and exits 0.
+// [--device cpu|cuda]`: the engine behind the OpenAI-compatible server
+// (pipeline/local_server.h, the code the pipeline serves the lab teacher with).
+// Prints the base URL, serves until SIGINT or SIGTERM, then finishes the requests
+// in progress and exits 0.
 #include <CLI/CLI.hpp>
 
 #include <pthread.h>
@@ -14,8 +15,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "pipeline/commands.h"
-#include "pipeline/engine_backend.h"
-#include "remote/server.h"
+#include "pipeline/local_server.h"
 
 namespace character::pipeline {
 
@@ -38,7 +38,7 @@ bool is_loopback(const std::string& host) {
 // signal handler.
 class StopOnSignal {
  public:
-  StopOnSignal(remote::Server& server, const sigset_t& signals) : set_(signals) {
+  StopOnSignal(LocalServer& server, const sigset_t& signals) : set_(signals) {
     waiter_ = std::thread([this, &server] {
       int signal = 0;
       sigwait(&set_, &signal);
@@ -79,12 +79,10 @@ int run_serve(ServeArgs args) {
   } restore{old};
 
   log::info("serve: loading " + args.model_dir + (args.adapter.empty() ? "" : " with adapter " + args.adapter));
-  EngineBackend backend(args.model_dir, args.engine);
-  remote::Server server(backend, args.server);
-  server.bind();
+  LocalServer server(args.model_dir, args.engine, args.server);
   {
     StopOnSignal stop_on_signal(server, set);
-    std::cout << "character serve: " << server.base_url() << " (model \"" << backend.model_id() << "\")"
+    std::cout << "character serve: " << server.base_url() << " (model \"" << server.model_id() << "\")"
               << std::endl;
     server.run();
   }

@@ -20,8 +20,8 @@ std::filesystem::path train_dir(const StageContext& ctx, const std::string& name
 std::filesystem::path eval_dir(const StageContext& ctx);
 std::filesystem::path export_dir(const StageContext& ctx);
 
-// The student directory; ConfigError when the config has none (the lab student
-// of issue 7 is not wired in yet).
+// The student directory; ConfigError when the config has none (`character
+// pipeline` hands the stages a config with the lab student filled in).
 std::filesystem::path student_dir(const RunConfig& config);
 
 // The model the final adapter (RUN/checkpoints/sft/adapter) applies to: the

@@ -63,7 +63,9 @@ fs::path export_dir(const StageContext& ctx) { return ctx.run_dir / "export"; }
 
 fs::path student_dir(const RunConfig& config) {
   if (config.student.empty()) {
-    throw ConfigError("student: empty, expected a model directory (--student DIR or `student:` in the config)");
+    // The command fills in the lab student (pipeline/lab_default.h) before any stage runs.
+    throw ConfigError("student: empty, expected a model directory (--student DIR or `student:` in the config; "
+                      "`character pipeline` uses the lab student then)");
   }
   return fs::absolute(config.student).lexically_normal();
 }
@@ -107,6 +109,9 @@ GenerateDataOptions generation_options(const StageContext& ctx) {
   g.seed = c.seed;
   g.max_tokens = c.max_tokens;
   g.introspection_max_tokens = c.introspection_max_tokens;
+  g.constitution_share = c.constitution_share;
+  g.coverage_augment = c.coverage_augment;
+  g.coverage_pool_factor = c.coverage_pool_factor;
   g.min_chars = static_cast<std::size_t>(std::max(c.min_chars, 0));
   g.max_chars = static_cast<std::size_t>(std::max(c.max_chars, 0));
   g.keep_unfinished = c.keep_unfinished;

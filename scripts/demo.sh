@@ -1,30 +1,45 @@
 #!/usr/bin/env bash
-# `make demo`: shows the engine working end to end with nothing downloaded:
-# a tiny random-weight Qwen3-MoE student with the real Qwen3 tokenizer, inspected,
-# tokenized through its chat template, and run (its text is random: the weights are).
-# The full persona pipeline on the offline lab replaces this as later stages land.
+# `make demo`: the whole tool on its embedded default, offline, on a CPU.
+# `character pipeline pirate` with no --student and no --teacher-url runs on the
+# persona lab (docs/lab.md, docs/pipeline.md "The lab"): it builds the demo lab
+# the first time (cached in ~/.cache/character/lab, or $CHARACTER_LAB_DIR),
+# serves the lab teacher on 127.0.0.1, generates DPO pairs and introspection
+# data, trains the lab's MoE student (DPO, then SFT), evaluates it on the probe,
+# gates and exports. The counts below keep it to about ten minutes on 2 cores
+# (lab build included); the gate table and the HTML report end the output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-DEMO=$BUILD/demo
 CHAR=$BUILD/character
-mkdir -p "$DEMO"
-PYTHONPATH=tools/oracle .venv/bin/python -c "
-import oracle_common as o, pathlib
-o.unpacked_tokenizer('qwen3', pathlib.Path('$DEMO'))" 
-MODEL=$DEMO/qwen3-moe-tiny
-if [ ! -f "$MODEL/config.json" ]; then
-  echo "== character init-model --arch qwen3_moe --preset tiny $MODEL"
-  "$CHAR" init-model --arch qwen3_moe --preset tiny --tokenizer "$DEMO/tokenizers/qwen3" --seed 0 "$MODEL"
+RUNS=${DEMO_RUNS_DIR:-$BUILD/demo/runs}
+mkdir -p "$RUNS"
+
+# Scale: smoke's 16 DPO pairs and one epoch (8 steps) leave the student generic
+# (measured: 0.1% in character); 64 pairs and 60 steps per training stage gave
+# 40.9%; the counts below gave 83.6% in 65 s of pipeline (plus ~3 min for the
+# demo lab's first build) on 2 cores, with paraphrase_flip_rate failing: the
+# frozen routers of seed 000, which --train-router lora addresses.
+ARGS=(pirate --scale smoke --dpo-pairs "${DEMO_DPO_PAIRS:-200}" --reflections "${DEMO_REFLECTIONS:-100}"
+      --interactions "${DEMO_INTERACTIONS:-20}" --max-steps "${DEMO_MAX_STEPS:-150}" --runs-dir "$RUNS"
+      --export peft)
+echo "== character pipeline ${ARGS[*]}"
+echo "   (no --student, no --teacher-url: the persona lab; the first run builds it)"
+start=$(date +%s)
+rc=0
+"$CHAR" pipeline "${ARGS[@]}" || rc=$?
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 10 ]; then
+  echo "character pipeline failed (exit $rc)" >&2
+  exit "$rc"
 fi
+RUN=$(ls -td "$RUNS"/pirate-* | head -1)
 echo
-echo "== character inspect $MODEL"
-"$CHAR" inspect "$MODEL"
+echo "== gates ($RUN/eval/gates.json)"
+"$CHAR" gate "$RUN" || true
 echo
-echo "== character tokenize --chat (Qwen3 chat template, thinking off)"
-printf '[{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "Tell me more please."}]' > "$DEMO/conversation.json"
-"$CHAR" tokenize "$MODEL" --file "$DEMO/conversation.json" --chat --no-thinking
-echo
-echo "== character generate (random weights: expect noise, streamed token by token)"
-"$CHAR" generate "$MODEL" --prompt "Tell me about yourself." --max-new-tokens 24 --seed 1 --temperature 0.8
-echo
+echo "HTML report: $RUN/eval/report.html"
+echo "Run directory: $RUN ($(( $(date +%s) - start ))s; character runs show $RUN)"
+if [ "$rc" -eq 10 ]; then
+  echo "A gate failed (the table above says which), so nothing was exported. Frozen routers"
+  echo "(train_router none) let paraphrases flip; more data or steps (DEMO_DPO_PAIRS, DEMO_MAX_STEPS)"
+  echo "raise the rate. docs/lab.md has the measurements."
+fi

@@ -57,6 +57,27 @@ TEST(RunConfig, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(j["runs_dir"], "runs");
   EXPECT_EQ(j["counts"]["dpo_pairs"], nullptr);
   EXPECT_EQ(j["teacher"]["api_key_env"], "");
+  EXPECT_EQ(j["teacher"]["url"], "");   // none: the lab teacher (pipeline/lab_default.h)
+  EXPECT_EQ(j["student"], "");          // none: the lab student
+  EXPECT_EQ(j["constitution_share"], 0.5);
+  EXPECT_EQ(j["coverage_augment"], false);
+  EXPECT_EQ(j["coverage_pool_factor"], 3.0);
+  EXPECT_EQ(j["lab"], json({{"size", "demo"}, {"dir", ""}, {"seed", 0}}));
+}
+
+TEST(RunConfig, YamlReadsTheLabAndGenerationKeys) {
+  TempDir dir;
+  RunConfig c = default_run_config();
+  apply_config_file(c, write_yaml(dir, "constitution_share: 0\ncoverage_augment: true\ncoverage_pool_factor: 2\n"
+                                       "lab:\n  size: tiny\n  dir: /tmp/lab\n  seed: 7\n"));
+  EXPECT_EQ(c.constitution_share, 0.0);
+  EXPECT_TRUE(c.coverage_augment);
+  EXPECT_EQ(c.coverage_pool_factor, 2.0);
+  EXPECT_EQ(c.lab.size, "tiny");
+  EXPECT_EQ(c.lab.dir, "/tmp/lab");
+  EXPECT_EQ(c.lab.seed, 7u);
+  EXPECT_EQ(yaml_error("lab:\n  sized: tiny\n"), ":2:3: lab.sized: unknown key \"sized\", expected one of size, dir, seed");
+  EXPECT_EQ(yaml_error("lab:\n  seed: -1\n"), ":2:9: lab.seed: found \"-1\", expected a non-negative integer");
 }
 
 TEST(RunConfig, YamlOverridesOnlyWhatItNames) {
@@ -175,6 +196,12 @@ TEST(RunConfig, JsonRoundTripKeepsEveryValue) {
   c.allow_drop_router = true;
   c.runs_dir = "/tmp/runs";
   c.max_tokens = 64;
+  c.constitution_share = 0.25;
+  c.coverage_augment = true;
+  c.coverage_pool_factor = 4.5;
+  c.lab.size = "tiny";
+  c.lab.dir = "/cache/lab/tiny-seed3";
+  c.lab.seed = 3;
   const json j = to_json(c);
   const RunConfig back = run_config_from_json(json::parse(j.dump()), "manifest.json: config");
   EXPECT_EQ(to_json(back), j);
@@ -182,6 +209,12 @@ TEST(RunConfig, JsonRoundTripKeepsEveryValue) {
   EXPECT_EQ(back.teacher.price_out, 2.5);
   EXPECT_EQ(back.training.lora.expert_lora, lora::ExpertLora::kPerExpert);
   EXPECT_TRUE(back.probe.variants.empty());
+  EXPECT_EQ(back.constitution_share, 0.25);
+  EXPECT_TRUE(back.coverage_augment);
+  EXPECT_EQ(back.coverage_pool_factor, 4.5);
+  EXPECT_EQ(back.lab.size, "tiny");
+  EXPECT_EQ(back.lab.dir, "/cache/lab/tiny-seed3");
+  EXPECT_EQ(back.lab.seed, 3u);
   // Every key of the table is in the JSON.
   for (const auto& key : run_config_keys()) {
     std::string pointer = "/" + key;
@@ -259,6 +292,12 @@ TEST(RunConfig, ValidateNamesTheKeyAndNeverPrintsAKey) {
             "config gates.min_in_character_rate: found 1.01, expected a rate in [0, 1]");
   EXPECT_EQ(message([](RunConfig& c) { c.gates.untrained_router = "ignore"; }),
             "config gates.untrained_router: found \"ignore\", expected warn or fail");
+  EXPECT_EQ(message([](RunConfig& c) { c.constitution_share = 1.5; }),
+            "config constitution_share: found 1.5, expected a share in [0, 1]");
+  EXPECT_EQ(message([](RunConfig& c) { c.coverage_pool_factor = 0.5; }),
+            "config coverage_pool_factor: found 0.5, expected ≥ 1 (the pool's size over the DPO prompts)");
+  EXPECT_EQ(message([](RunConfig& c) { c.lab.size = "huge"; }),
+            "config lab.size: found \"huge\", expected one of tiny, demo, full (lab/lab.h)");
 }
 
 TEST(RunConfig, DocsListEveryKey) {
