@@ -35,7 +35,7 @@ const std::vector<std::pair<std::string, std::vector<std::string>>>& prompt_slot
 struct PromptItem {
   std::string prompt;
   std::string category;  // a probe category, or "constitution"
-  std::string source;    // "pool" or "constitution"
+  std::string source;    // "pool", "constitution", or "variant" (a phrasing variant picked by --coverage-augment)
 };
 
 nlohmann::json to_json(const PromptItem& item, std::size_t index);
