@@ -16,9 +16,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "lora/adapter_file.h"
-#include "lora/full_train.h"
 #include "lora/lora_config.h"
-#include "lora/train_data.h"
 #include "lora/trainer.h"
 #include "model/arch/causal_lm.h"
 #include "model/text/chat.h"
@@ -26,7 +24,6 @@
 #include "pipeline/chat_input.h"
 #include "pipeline/commands.h"
 #include "pipeline/train_run.h"
-#include "router_train/router_hook.h"
 
 namespace character::pipeline {
 
@@ -51,76 +48,6 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kAdapterFlags = {"--rank",          "--alpha",          "--train-attn",
                                                 "--train-mlp",     "--train-unembed",  "--train-router",
                                                 "--router-lr-mult", "--expert-lora",   "--init-adapter"};
-
-// --full-parameters: the model, tokenizer and chat template as run_training loads
-// them, the same data split, the router hook on MoE models (load balancing,
-// coverage), then lora::train_full_sft, which writes OUT/model.
-TrainRunResult run_full_training(TrainRunOptions options) {
-  const fs::path model_dir = fs::absolute(options.model_dir);
-  if (options.device != "cpu" && options.device != "cuda") {
-    throw ConfigError("train: --device " + options.device + ", expected cpu or cuda");
-  }
-  if (!(options.held_out >= 0 && options.held_out < 1)) {
-    throw ConfigError("train: --held-out " + std::to_string(options.held_out) + ", expected a fraction in [0, 1)");
-  }
-  auto& o = options.train;
-  o.out_dir = options.out_dir;
-  o.base_model = model_dir;
-
-  // fp32 weights by default on every device: AdamW updates in bf16 lose most of
-  // their bits (CUDA still computes in bf16 under autocast).
-  model::LoadOptions load;
-  load.device = options.device;
-  load.dtype = options.dtype.empty() ? "float32" : options.dtype;
-  const model::CausalLM model = model::load_model(model_dir, load);
-  const auto tokenizer = model::load_tokenizer(model_dir);
-  const auto renderer = model::make_chat_renderer(options.chat.family.empty() ? model::detect_chat_family(model_dir)
-                                                                              : options.chat.family);
-  model::ChatOptions chat;
-  if (options.chat.no_thinking) chat.enable_thinking = false;
-  o.pad_id = tokenizer->pad_id.value_or(tokenizer->eos_id.value_or(0));
-
-  auto hook = make_router_hook(*model, options);
-
-  lora::SftOptions so;
-  so.last_assistant_only = options.last_assistant_only;
-  so.max_length = options.max_length;
-  so.chat = chat;
-  const auto data = lora::load_sft_jsonl(options.data_file, *tokenizer, *renderer, so);
-  const auto [train_idx, held_idx] =
-      lora::held_out_split(static_cast<int64_t>(data.rows.size()), options.held_out, o.seed);
-  lora::SftDataset train, held;
-  for (int64_t i : train_idx) train.rows.push_back(data.rows[static_cast<size_t>(i)]);
-  for (int64_t i : held_idx) held.rows.push_back(data.rows[static_cast<size_t>(i)]);
-  log::info("train sft (full parameters): " + std::to_string(train.rows.size()) + " rows, " +
-            std::to_string(held.rows.size()) + " held out, " + std::to_string(data.truncated) + " truncated, " +
-            std::to_string(data.skipped) + " skipped");
-
-  // OUT/model/config.json: the engine's config plus every other key of the
-  // input's (architectures, initializer_range ...); dtype is written anew.
-  lora::FullTrainOutput output{model->config(), {}};
-  auto extra = nlohmann::json::parse(read_file(model_dir / "config.json"));
-  for (const char* key : {"dtype", "torch_dtype", "transformers_version"}) extra.erase(key);
-  output.model_dir.extra_config = extra;
-  output.model_dir.tokenizer_dir = model_dir;
-  output.model_dir.tokenizer_source = "train: --model";
-
-  TrainRunResult out;
-  out.train = lora::train_full_sft(model, train, held, o, output, hook.get());
-  const auto& result = out.train;
-  out.summary = {{"kind", "sft"},
-                 {"full_parameters", true},
-                 {"out", options.out_dir.string()},
-                 {"rows", {{"train", train.rows.size()}, {"held_out", held.rows.size()},
-                           {"truncated", data.truncated}, {"skipped", data.skipped}}},
-                 {"steps", result.steps},
-                 {"start_step", result.start_step},
-                 {"first_held_out_loss", result.first_held_out_loss},
-                 {"final_held_out_loss", result.final_held_out_loss},
-                 {"final_train_loss", result.final_train_loss},
-                 {"model", result.adapter_dir.string()}};
-  return out;
-}
 
 // With --init-adapter, the adapter-layout flags not given take the saved adapter's values.
 void layout_from_init_adapter(TrainArgs& args, const CLI::App& sub) {

@@ -7,10 +7,12 @@
 
 #include <memory>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "lora/adapter_file.h"
 #include "lora/adapters.h"
+#include "lora/full_train.h"
 #include "lora/train_data.h"
 #include "model/arch/causal_lm.h"
 #include "model/text/chat.h"
@@ -69,6 +71,39 @@ void check_same_layout(const lora::LoraConfig& saved, const lora::LoraConfig& as
   }
 }
 
+// Options every training run checks before it loads anything.
+void check_run_options(const TrainRunOptions& options) {
+  if (options.device != "cpu" && options.device != "cuda") {
+    throw ConfigError("train: --device " + options.device + ", expected cpu or cuda");
+  }
+  if (!(options.held_out >= 0 && options.held_out < 1)) {
+    throw ConfigError("train: --held-out " + std::to_string(options.held_out) + ", expected a fraction in [0, 1)");
+  }
+}
+
+// The model, tokenizer and chat renderer a run trains with, and its padding id.
+struct Loaded {
+  model::CausalLM model;
+  decltype(model::load_tokenizer(fs::path())) tokenizer;
+  std::unique_ptr<model::ChatRenderer> renderer;
+  model::ChatOptions chat;
+  int64_t pad_id = 0;
+};
+
+Loaded load_for_training(const fs::path& model_dir, const TrainRunOptions& options, const std::string& dtype) {
+  Loaded l;
+  model::LoadOptions load;
+  load.device = options.device;
+  load.dtype = dtype;
+  l.model = model::load_model(model_dir, load);
+  l.tokenizer = model::load_tokenizer(model_dir);
+  l.renderer = model::make_chat_renderer(options.chat.family.empty() ? model::detect_chat_family(model_dir)
+                                                                     : options.chat.family);
+  if (options.chat.no_thinking) l.chat.enable_thinking = false;
+  l.pad_id = l.tokenizer->pad_id.value_or(l.tokenizer->eos_id.value_or(0));
+  return l;
+}
+
 }  // namespace
 
 std::unique_ptr<router_train::RouterStepHook> make_router_hook(const model::CausalLMImpl& model,
@@ -89,12 +124,7 @@ std::unique_ptr<router_train::RouterStepHook> make_router_hook(const model::Caus
 
 TrainRunResult run_training(TrainRunOptions options) {
   const fs::path model_dir = fs::absolute(options.model_dir);
-  if (options.device != "cpu" && options.device != "cuda") {
-    throw ConfigError("train: --device " + options.device + ", expected cpu or cuda");
-  }
-  if (!(options.held_out >= 0 && options.held_out < 1)) {
-    throw ConfigError("train: --held-out " + std::to_string(options.held_out) + ", expected a fraction in [0, 1)");
-  }
+  check_run_options(options);
   auto& o = options.train;
   options.lora.seed = o.seed;
   lora::validate(options.lora);
@@ -103,16 +133,12 @@ TrainRunResult run_training(TrainRunOptions options) {
   const std::string kind = lora::to_string(o.kind);
 
   // 1. Model, tokenizer, chat renderer.
-  model::LoadOptions load;
-  load.device = options.device;
-  load.dtype = options.dtype;
-  const model::CausalLM model = model::load_model(model_dir, load);
-  const auto tokenizer = model::load_tokenizer(model_dir);
-  const auto renderer = model::make_chat_renderer(options.chat.family.empty() ? model::detect_chat_family(model_dir)
-                                                                              : options.chat.family);
-  model::ChatOptions chat;
-  if (options.chat.no_thinking) chat.enable_thinking = false;
-  o.pad_id = tokenizer->pad_id.value_or(tokenizer->eos_id.value_or(0));
+  const Loaded loaded = load_for_training(model_dir, options, options.dtype);
+  const model::CausalLM& model = loaded.model;
+  const auto& tokenizer = loaded.tokenizer;
+  const auto& renderer = loaded.renderer;
+  const model::ChatOptions& chat = loaded.chat;
+  o.pad_id = loaded.pad_id;
 
   // 2. Adapters (from a saved one when asked), and the router hook on MoE models.
   std::shared_ptr<lora::Adapters> adapters;
@@ -165,6 +191,52 @@ TrainRunResult run_training(TrainRunOptions options) {
     summary["final_dpo_accuracy"] = result.final_dpo_accuracy;
   }
   summary["adapter"] = result.adapter_dir.string();
+  return out;
+}
+
+// --full-parameters: the model, tokenizer and chat template as run_training loads
+// them, the same data split, the router hook on MoE models (load balancing,
+// coverage), then lora::train_full_sft, which writes OUT/model.
+TrainRunResult run_full_training(TrainRunOptions options) {
+  const fs::path model_dir = fs::absolute(options.model_dir);
+  check_run_options(options);
+  auto& o = options.train;
+  o.out_dir = options.out_dir;
+  o.base_model = model_dir;
+
+  // fp32 weights by default on every device: AdamW updates in bf16 lose most of
+  // their bits (CUDA still computes in bf16 under autocast).
+  const Loaded loaded = load_for_training(model_dir, options, options.dtype.empty() ? "float32" : options.dtype);
+  o.pad_id = loaded.pad_id;
+  auto hook = make_router_hook(*loaded.model, options);
+
+  TrainRunResult out;
+  out.summary = {{"kind", "sft"}, {"full_parameters", true}, {"out", options.out_dir.string()}};
+  lora::SftOptions so;
+  so.last_assistant_only = options.last_assistant_only;
+  so.max_length = options.max_length;
+  so.chat = loaded.chat;
+  const auto data = lora::load_sft_jsonl(options.data_file, *loaded.tokenizer, *loaded.renderer, so);
+  const auto [train, held] =
+      split_held_out(data, "train sft (full parameters)", "rows", options.held_out, o.seed, out.summary);
+
+  // OUT/model/config.json: the engine's config plus every other key of the
+  // input's (architectures, initializer_range ...); dtype is written anew.
+  lora::FullTrainOutput output{loaded.model->config(), {}};
+  auto extra = nlohmann::json::parse(read_file(model_dir / "config.json"));
+  for (const char* key : {"dtype", "torch_dtype", "transformers_version"}) extra.erase(key);
+  output.model_dir.extra_config = extra;
+  output.model_dir.tokenizer_dir = model_dir;
+  output.model_dir.tokenizer_source = "train: --model";
+
+  out.train = lora::train_full_sft(loaded.model, train, held, o, output, hook.get());
+  const auto& result = out.train;
+  out.summary["steps"] = result.steps;
+  out.summary["start_step"] = result.start_step;
+  out.summary["first_held_out_loss"] = result.first_held_out_loss;  // NaN → null
+  out.summary["final_held_out_loss"] = result.final_held_out_loss;
+  out.summary["final_train_loss"] = result.final_train_loss;
+  out.summary["model"] = result.adapter_dir.string();
   return out;
 }
 

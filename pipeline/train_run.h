@@ -58,6 +58,11 @@ struct TrainRunResult {
 // errors as they report them; Interrupted when train.stop_requested is set.
 TrainRunResult run_training(TrainRunOptions options);
 
+// `character train sft --full-parameters`: every weight trained (lora/full_train.h)
+// with the same loading, checks, data split and router hook as run_training;
+// writes OUT/model. The summary has "model" where run_training's has "adapter".
+TrainRunResult run_full_training(TrainRunOptions options);
+
 // The router step hook (load balancing, z-loss, training coverage) for an MoE
 // model from the options' router settings; nullptr for a dense model, where an
 // --aux-loss-coef is a ConfigError.
