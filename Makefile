@@ -32,7 +32,7 @@ fixtures: setup
 	@bash tools/oracle/make_fixtures.sh $(FIXTURES)
 
 test: build fixtures
-	cd $(BUILD) && CHARACTER_FIXTURES=$(CURDIR)/$(FIXTURES) ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD) && CHARACTER_FIXTURES=$(CURDIR)/$(FIXTURES) ctest --output-on-failure -j $(JOBS) --timeout 900
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
