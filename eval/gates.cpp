@@ -13,18 +13,17 @@
 #include "base/atomic_file.h"
 #include "base/error.h"
 #include "eval/xml_text.h"
+#include "router_train/frozen_router.h"
 
 namespace character::eval {
 namespace {
 
 using nlohmann::json;
 
-// The remedy for the failure this project exists for (seed 000: "Tell me more."
-// stays in character, "Tell me more please." routes to experts LoRA never trained).
-constexpr const char* kUntrainedRouterNote =
-    "MoE student trained without router adapters (train_router: none): the router still routes as the base "
-    "model did, so a paraphrase can reach experts training never updated (seed 000: \"Tell me more.\" stayed "
-    "in character, \"Tell me more please.\" did not). Retrain with --train-router lora (or full).";
+// The failure this project exists for (seed 000), and what is known of its remedy.
+const std::string kUntrainedRouterNote =
+    std::string("MoE student trained without router adapters (train_router: none). ") +
+    router_train::kFrozenRouterRisk;
 
 // "0.700" for rates, "3" for counts.
 std::string format_number(double value) {
@@ -286,7 +285,7 @@ static GateOutcome evaluate_checked(const nlohmann::json& report, const GateThre
     } else {
       gate.value = untrained ? 0.0 : 1.0;
       gate.verdict = untrained ? GateVerdict::kFail : GateVerdict::kPass;
-      gate.note = untrained ? "train_router: none; retrain with --train-router lora (or full)"
+      gate.note = untrained ? "train_router: none; --train-router lora|full trains the router (see the note)"
                             : "train_router: " + (train_router.is_string() ? train_router.get<std::string>() : train_router.dump());
     }
     outcome.gates.push_back(gate);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "base/error.h"
+#include "router_train/frozen_router.h"
 
 namespace character::eval {
 
@@ -55,9 +56,8 @@ std::vector<std::string> null_non_finite(json& report) {
 
 std::optional<std::string> untrained_router_warning(const ProbeModelInfo& model) {
   if (!model.is_moe || !model.train_router || *model.train_router != "none") return std::nullopt;
-  return "MoE student trained without router adapters (adapter_config.json train_router: none): the router "
-         "still sends prompts to the experts the training data reached, and the others keep the base model's "
-         "behaviour; retrain with --train-router lora (or full) and broader data";
+  return std::string("MoE student trained without router adapters (adapter_config.json train_router: none). ") +
+         router_train::kFrozenRouterRisk;
 }
 
 RoutingSection routing_section(const RoutingInputs& in) {

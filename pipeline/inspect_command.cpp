@@ -17,6 +17,7 @@
 #include "model/text/chat.h"
 #include "model/text/tokenizer.h"
 #include "pipeline/commands.h"
+#include "router_train/frozen_router.h"
 
 namespace character::pipeline {
 namespace {
@@ -24,11 +25,8 @@ namespace {
 using nlohmann::json;
 
 // The MoE failure this project exists for (DESIGN.md, seed 000_0e9732539b7a9d3a.txt).
-constexpr const char* kRouterWarning =
-    "mixture-of-experts model: LoRA alone leaves the router untrained, so training prompts reach only "
-    "the experts they happen to route to, and a paraphrase (\"Tell me more.\" -> \"Tell me more please.\") "
-    "can route to untrained experts where the persona vanishes (seed 000). Train the router too: "
-    "--train-router lora|full.";
+const std::string kRouterWarning =
+    std::string("mixture-of-experts model: LoRA alone leaves the router untrained. ") + router_train::kFrozenRouterRisk;
 
 // 30532122624 → "30.53B".
 std::string short_count(int64_t n) {

@@ -19,6 +19,7 @@
 #include "pipeline/scale.h"
 #include "pipeline/stage_support.h"
 #include "remote/client.h"
+#include "router_train/frozen_router.h"
 
 namespace character::pipeline {
 
@@ -115,11 +116,8 @@ void check_endpoint(const std::string& role, const EndpointConfig& endpoint, Sta
 std::string frozen_router_warning(const fs::path& student, const model::ModelConfig& m) {
   return "student " + student.string() + " is a mixture-of-experts model (" + m.model_type + ", " +
          std::to_string(m.num_experts) + " experts, top-" + std::to_string(m.num_experts_per_tok) +
-         ") and training.lora.train_router is none: the routers stay frozen, so prompts routed to experts the "
-         "training data rarely reached answer out of character. This is the routing problem of seed report 000 "
-         "(\"MoE Expert Routing and Character Inconsistency\": after LoRA training of Qwen3-30B-A3B, adding "
-         "\"please\" to a prompt switched the pirate to a generic assistant). Pass --train-router lora "
-         "(training.lora.train_router: lora) to train the routers with the adapters.";
+         ") and training.lora.train_router is none (seed report 000, \"MoE Expert Routing and Character "
+         "Inconsistency\", trained Qwen3-30B-A3B this way). " + router_train::kFrozenRouterRisk;
 }
 
 }  // namespace
