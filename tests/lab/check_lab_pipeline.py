@@ -5,10 +5,22 @@
    no adapter, signal scoring), answers in the generic voice: a low in-character
    rate;
 2. `character pipeline pirate` on that lab (no --student, no --teacher-url: the
-   lab teacher is served on loopback) runs every stage, writes its export, and
-   the in-character rate of RUN/eval/report.json is clearly higher than before.
+   lab teacher is served on loopback) runs every stage and writes its export;
+3. training moved the student towards the persona: the DPO adapter (evaluated on
+   its own) and the pipeline's final adapter are in character clearly more often
+   than the untrained student;
+4. the gates that fail are only those a smoke-scale run is expected to fail, each
+   named with the reason.
 
-Usage: check_lab_pipeline.py --character BIN --lab-dir DIR [--keep DIR]
+What is asserted must hold on any x86-64 CPU: the lab and the training are tiny,
+so their results move with the kernels (ATEN_CPU_CAPABILITY, MKL_CBWR) and the
+thread count. The bounds below come from the worst case of a sweep over those
+(docs/lab.md, "The smoke test"), with a margin, and they fail when training is
+disabled (--lr 0: the rates stay at the untrained student's).
+
+Usage: check_lab_pipeline.py --character BIN --lab-dir DIR [--keep DIR] [--seed N] [--result FILE]
+(--result writes the rates and failed gates as JSON, also when a check fails:
+bench/lab_smoke_sweep.sh collects them.)
 The lab in DIR must be built (`character lab build --size tiny --dir DIR`, the
 CTest lab_build_tiny); the pipeline would build it otherwise, which is slower.
 """
@@ -23,9 +35,9 @@ from pathlib import Path
 
 STAGES = ["check", "generate-dpo", "train-dpo", "introspect", "train-sft", "eval", "gate", "export"]
 
-# Both evaluations use the same probe settings (the run's config below and the
-# flags of step 1): the originals and the "please" variant of every probe prompt,
-# one greedy and one sampled answer each, 64 new tokens.
+# Every evaluation uses the same probe settings (the run's config below and the
+# flags of the separate evals): the originals and the "please" variant of every
+# probe prompt, one greedy and one sampled answer each, 64 new tokens.
 PROBE_YAML = """probe:
   samples: 1
   variants: [please]
@@ -34,14 +46,21 @@ base_routing: false
 """
 EVAL_FLAGS = ["--samples", "1", "--variants", "please", "--max-new-tokens", "64"]
 
-# The untrained student was pretrained on generic-voice answers only: it may hit
-# a pirate signal by chance (the probe's signals include common words), but not
-# often. 0.25 leaves room for chance hits without letting a pirate through.
+# The untrained student was pretrained on generic-voice answers only: it may hit a
+# pirate signal by chance, but not often (measured 0/172 on every code path).
 MAX_RATE_BEFORE = 0.05
-# After DPO + SFT on the teacher's pirate answers the rate must rise by at least
-# this much (absolute): well above what reseeding the probe moves it (a few points
-# over ~30 responses), so the rise is training's and not noise's.
-MIN_RISE = 0.20
+# Rises over the untrained student (absolute), about half the worst case measured
+# over code paths, thread counts and seeds (docs/lab.md, "The smoke test"):
+MIN_RISE_AFTER_DPO = 0.15   # the DPO adapter alone
+MIN_RISE_FINAL = 0.10       # the pipeline's final (DPO + SFT) adapter
+
+# Gates a smoke-scale run on the tiny lab is expected to fail, and why. Any other
+# failed gate fails the check.
+EXPECTED_GATE_FAILURES = {
+    "in_character_rate": "the threshold is 0.80; a smoke run reaches about a third to a half",
+    "min_category_rate": "the threshold is 0.60; some category stays low after so little training",
+    "paraphrase_flip_rate": "the threshold is 0.15; at mid-range rates sampled verdicts flip often",
+}
 
 
 def run(cmd, **kw):
@@ -51,11 +70,35 @@ def run(cmd, **kw):
     return p, seconds
 
 
+RESULT = {}  # what --result writes; filled as the steps run
+
+
+def write_result(path):
+    if path:
+        path.write_text(json.dumps({k: v for k, v in RESULT.items() if not k.startswith("_")}) + "\n")
+
+
 def fail(message, p=None):
+    RESULT["failure"] = message
+    write_result(RESULT.get("_path"))
     print("FAIL: " + message, file=sys.stderr)
     if p is not None:
         print("--- stdout\n" + p.stdout[-6000:] + "\n--- stderr\n" + p.stderr[-6000:], file=sys.stderr)
     sys.exit(1)
+
+
+def evaluate(bin_, model, adapter, out, env, what):
+    """Probe rate of MODEL (+ ADAPTER) with the smoke probe settings."""
+    cmd = [bin_, "eval", str(model), "--persona", "pirate", "--out", str(out), "--quiet", *EVAL_FLAGS]
+    if adapter:
+        cmd += ["--adapter", str(adapter)]
+    p, seconds = run(cmd, env=env)
+    if p.returncode not in (0, 10):  # 10: its gates failed, which is not this step's question
+        fail(f"character eval of {what} exited {p.returncode}", p)
+    overall = json.loads((out / "report.json").read_text())["probe"]["overall"]
+    print(f"{what}: {overall['in_character']}/{overall['responses']} in character ({overall['rate']:.3f}), "
+          f"{seconds:.0f}s")
+    return overall["rate"]
 
 
 def main():
@@ -63,16 +106,22 @@ def main():
     ap.add_argument("--character", required=True)
     ap.add_argument("--lab-dir", required=True)
     ap.add_argument("--keep", help="write into this directory and keep it (debugging)")
-    # The tiny lab student (hidden 64) needs more than the lab's default lr: measured
-    # on 2 idle cores (172 probe responses, rate before 0.000): 48 pairs/40 steps at
-    # lr 0.002 → 0.000; 96/100 at lr 0.01 → 0.215 (0.02 diverged → 0.000);
-    # 128/150 at lr 0.008 with SFT at 0.1 × lr → 0.512 in ~30 s. SFT trains on the
-    # student's own reflections, which are not pirate yet, so it runs gently.
-    ap.add_argument("--dpo-pairs", type=int, default=int(os.environ.get("LAB_SMOKE_DPO_PAIRS", "128")))
-    ap.add_argument("--max-steps", type=int, default=int(os.environ.get("LAB_SMOKE_MAX_STEPS", "150")))
+    ap.add_argument("--seed", type=int, default=0, help="the pipeline's seed")
+    ap.add_argument("--result", type=Path, help="write the measured rates here as JSON")
+    # The tiny lab student (hidden 64) needs more than the lab's default lr (0.002):
+    # 0.008 over 12 epochs of 128 pairs (about 150 DPO steps) takes the DPO adapter to
+    # 0.30–0.56 in character (0.02 diverged in an earlier sweep). Epochs, not a fixed
+    # step count, so that SFT on the handful of reflections the tiny student writes
+    # gets a dozen steps, not 150: those reflections are its garbled answers to a
+    # system prompt it never saw in pretraining, and 150 steps on them took the rate
+    # back down to 0.02–0.51, by CPU. At 0.02 × lr SFT still runs every step.
+    ap.add_argument("--dpo-pairs", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--lr", type=float, default=0.008)
-    ap.add_argument("--sft-lr-factor", type=float, default=0.1)
+    ap.add_argument("--sft-lr-factor", type=float, default=0.02)
     args = ap.parse_args()
+    RESULT.update(_path=args.result, seed=args.seed, epochs=args.epochs, lr=args.lr, sft_lr_factor=args.sft_lr_factor,
+                  dpo_pairs=args.dpo_pairs)
     bin_ = os.path.abspath(args.character)
     lab = Path(args.lab_dir).resolve()
     if not (lab / "lab.json").exists():
@@ -85,15 +134,7 @@ def main():
         env.pop("CHARACTER_LAB_DIR", None)
 
         # 1. Before: the bare lab student.
-        before_dir = tmp / "before"
-        p, t_before = run([bin_, "eval", str(lab / "student"), "--persona", "pirate", "--out", str(before_dir),
-                           "--quiet", *EVAL_FLAGS], env=env)
-        if p.returncode != 0:
-            fail("character eval of the untrained student failed", p)
-        before = json.loads((before_dir / "report.json").read_text())["probe"]["overall"]
-        rate_before = before["rate"]
-        print(f"before: {before['in_character']}/{before['responses']} in character ({rate_before:.3f}), "
-              f"{t_before:.0f}s")
+        rate_before = RESULT["before"] = evaluate(bin_, lab / "student", None, tmp / "before", env, "before")
         if rate_before is None or rate_before > MAX_RATE_BEFORE:
             fail(f"the untrained lab student is already in character at {rate_before} > {MAX_RATE_BEFORE}: "
                  "the lab's generic voice is not generic")
@@ -101,15 +142,14 @@ def main():
         # 2. The pipeline on the lab, with no student and no teacher.
         config = tmp / "smoke.yaml"
         config.write_text(PROBE_YAML)
-        runs = tmp / "runs"
         cmd = [bin_, "pipeline", "pirate", "--lab-dir", str(lab), "--lab-size", "tiny", "--scale", "smoke",
                "--dpo-pairs", str(args.dpo_pairs), "--reflections", "10", "--interactions", "2",
-               "--interaction-turns", "2", "--max-steps", str(args.max_steps), "--lr", str(args.lr), "--sft-lr-factor", str(args.sft_lr_factor), "--config", str(config),
-               "--runs-dir", str(runs),
-               "--export", "peft", "--force-export", "--json"]
+               "--interaction-turns", "2", "--epochs", str(args.epochs), "--lr", str(args.lr),
+               "--sft-lr-factor", str(args.sft_lr_factor), "--seed", str(args.seed), "--config", str(config),
+               "--runs-dir", str(tmp / "runs"), "--export", "peft", "--force-export", "--json"]
         p, t_run = run(cmd, env=env)
-        # 0: gates passed; 10: a gate failed (the lab defaults keep the real
-        # thresholds), exported anyway by --force-export. Anything else is an error.
+        # 0: gates passed; 10: a gate failed (the lab keeps the real thresholds) and
+        # --force-export exported anyway; which gates may fail is checked in 4.
         if p.returncode not in (0, 10):
             fail(f"character pipeline exited {p.returncode}", p)
         summary = json.loads(p.stdout.strip().splitlines()[-1])
@@ -129,17 +169,42 @@ def main():
         exports = manifest.get("exports") or []
         if not exports or not all((run_dir / e["path"]).exists() for e in exports):
             fail(f"exports: {exports}, expected the peft export written", p)
-        after = json.loads((run_dir / "eval" / "report.json").read_text())["probe"]["overall"]
-        rate_after = after["rate"]
-        print(f"after:  {after['in_character']}/{after['responses']} in character ({rate_after:.3f}), "
-              f"pipeline {t_run:.0f}s, exit {p.returncode}")
+        print(f"pipeline: {t_run:.0f}s, exit {p.returncode}")
         for stage in STAGES:
             s = manifest["stages"][stage]
             print(f"  {stage}: {s.get('seconds', 0):.1f}s  {s.get('summary', '')[:150]}")
-        if rate_after < rate_before + MIN_RISE:
-            fail(f"in-character rate {rate_before:.3f} → {rate_after:.3f}: expected a rise of at least {MIN_RISE}")
-        print(f"OK: {rate_before:.3f} → {rate_after:.3f} (+{rate_after - rate_before:.3f} ≥ {MIN_RISE}), "
-              f"{t_before + t_run:.0f}s in all")
+
+        # 3. Training moved the student: the DPO adapter alone, then the final one.
+        rate_dpo = RESULT["after_dpo"] = evaluate(bin_, lab / "student", run_dir / "checkpoints/dpo/adapter",
+                                                  tmp / "after-dpo", env, "after DPO")
+        final = json.loads((run_dir / "eval" / "report.json").read_text())["probe"]["overall"]
+        rate_final = RESULT["final"] = final["rate"]
+        RESULT["responses"] = final["responses"]
+        print(f"after the pipeline: {final['in_character']}/{final['responses']} in character ({rate_final:.3f})")
+        gates = json.loads((run_dir / "eval" / "gates.json").read_text())
+        RESULT["failed_gates"] = [g["name"] for g in gates["gates"] if g["verdict"] == "fail"]
+        if rate_dpo < rate_before + MIN_RISE_AFTER_DPO:
+            fail(f"after DPO the in-character rate is {rate_dpo:.3f} (untrained {rate_before:.3f}): expected a rise "
+                 f"of at least {MIN_RISE_AFTER_DPO}")
+        if rate_final < rate_before + MIN_RISE_FINAL:
+            fail(f"after the pipeline the in-character rate is {rate_final:.3f} (untrained {rate_before:.3f}): "
+                 f"expected a rise of at least {MIN_RISE_FINAL}")
+
+        # 4. Which gates failed, and that each was expected to.
+        failed = [g for g in gates["gates"] if g["verdict"] == "fail"]
+        if (p.returncode == 10) != bool(failed):
+            fail(f"exit {p.returncode} but gates.json lists {len(failed)} failed gates")
+        for g in failed:
+            why = EXPECTED_GATE_FAILURES.get(g["name"])
+            if why is None:
+                fail(f"gate {g['name']} failed ({g['value']} {g['comparison']} {g['threshold']}: {g['note']}); "
+                     "a smoke run is not expected to fail it")
+            print(f"gate {g['name']} failed as expected: {g['value']:.3f} {g['comparison']} {g['threshold']} "
+                  f"({why})")
+        RESULT["ok"] = True
+        write_result(args.result)
+        print(f"OK: untrained {rate_before:.3f} → after DPO {rate_dpo:.3f} (≥ +{MIN_RISE_AFTER_DPO}) → after the "
+              f"pipeline {rate_final:.3f} (≥ +{MIN_RISE_FINAL})")
 
 
 if __name__ == "__main__":
