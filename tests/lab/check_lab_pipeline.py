@@ -110,7 +110,7 @@ def main():
     ap.add_argument("--result", type=Path, help="write the measured rates here as JSON")
     # The tiny lab student (hidden 64) needs more than the lab's default lr (0.002):
     # 0.008 over 12 epochs of 128 pairs (about 150 DPO steps) takes the DPO adapter to
-    # 0.30–0.56 in character (0.02 diverged in an earlier sweep). Epochs, not a fixed
+    # 0.26–0.56 in character (0.02 diverged in an earlier sweep). Epochs, not a fixed
     # step count, so that SFT on the handful of reflections the tiny student writes
     # gets a dozen steps, not 150: those reflections are its garbled answers to a
     # system prompt it never saw in pretraining, and 150 steps on them took the rate
