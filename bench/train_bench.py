@@ -75,7 +75,8 @@ def ours(a, model: Path, kind: str, data: Path, out: Path, env: dict) -> dict:
     steps = [s for s in steps if "step" in s and "tokens" in s]
     tokens = [s["tokens"] for s in steps]
     return {"tokens_per_s": throughput([s["elapsed_s"] for s in steps], tokens, a.warmup),
-            "tokens_per_step": tokens[-1], "peak_rss_mb": rss, "final_loss": steps[-1]["loss"]}
+            "tokens_per_step": tokens[-1], "peak_rss_mb": rss, "first_loss": steps[0]["loss"],
+            "final_loss": steps[-1]["loss"]}
 
 
 def peer(a, model: Path, kind: str, data: Path, out: Path, env: dict) -> dict:
@@ -86,7 +87,13 @@ def peer(a, model: Path, kind: str, data: Path, out: Path, env: dict) -> dict:
     r = json.loads(stdout.strip().splitlines()[-1])
     tokens = [r["tokens_per_step"]] * len(r["step_end_s"])
     return {"tokens_per_s": throughput(r["step_end_s"], tokens, a.warmup), "tokens_per_step": r["tokens_per_step"],
-            "peak_rss_mb": rss, "final_loss": r["losses"][-1] if r["losses"] else None}
+            "peak_rss_mb": rss, "first_loss": r["losses"][0] if r["losses"] else None,
+            "final_loss": r["losses"][-1] if r["losses"] else None}
+
+
+def machine() -> dict:
+    """What the results were measured on, recorded in every line."""
+    return json.loads(os.environ["BENCH_MACHINE"]) if os.environ.get("BENCH_MACHINE") else {}
 
 
 def main() -> None:
@@ -96,7 +103,7 @@ def main() -> None:
     p.add_argument("--work", required=True, help="scratch directory for data and run outputs")
     p.add_argument("--kinds", default="sft,dpo")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch", type=int, default=4, help="SFT rows per step")
@@ -122,7 +129,8 @@ def main() -> None:
                     r = fn(a, model, kind, data[kind], out, env)
                     print(json.dumps({"engine": engine, "kind": kind, "model": model.name, "model_type": model_type,
                                       "repeat": repeat, "threads": a.threads, "steps": a.steps, "warmup": a.warmup,
-                                      "batch": a.batch if kind == "sft" else a.pairs, "rank": a.rank, **r}),
+                                      "batch": a.batch if kind == "sft" else a.pairs, "rank": a.rank, **r,
+                                      "machine": machine()}),
                           flush=True)
 
 
