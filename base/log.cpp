@@ -75,6 +75,19 @@ std::string redact(std::string_view text) {
   return redact_locked(state(), text);
 }
 
+std::string redacted_excerpt(std::string_view text, std::size_t max_bytes) {
+  std::string out = redact(text);
+  if (out.size() > max_bytes) {
+    std::size_t cut = max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+    out = out.substr(0, cut) + "…";
+  }
+  for (char& c : out) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return out;
+}
+
 void write(Level level, std::string_view message) {
   std::lock_guard lock(state().mutex);
   auto& s = state();

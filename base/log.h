@@ -20,6 +20,10 @@ void set_file(const std::filesystem::path& path);
 void register_secret(std::string value);
 // `text` with every registered secret replaced by "***".
 std::string redact(std::string_view text);
+// A piece of outside text (an upstream error body) fit for a message: redacted first, then
+// cut to max_bytes on a UTF-8 boundary ("…" when cut), line breaks made spaces. Redacting
+// after the cut would leave the head of a key that the cut split.
+std::string redacted_excerpt(std::string_view text, std::size_t max_bytes);
 
 void write(Level level, std::string_view message);
 // Appends a line to the log file only (when set_file opened one), timestamped and

@@ -11,6 +11,8 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
+#include "base/yaml_check.h"
 
 namespace character::eval {
 namespace {
@@ -39,7 +41,7 @@ double read_rate(const json& value, const std::string& where) {
   if (!value.is_number()) throw ConfigError(where + ": found " + found(value) + ", expected a number in [0, 1]");
   const double rate = value.get<double>();
   if (!std::isfinite(rate) || rate < 0.0 || rate > 1.0)
-    throw ConfigError(where + ": found " + value.dump() + ", expected a number in [0, 1]");
+    throw ConfigError(where + ": found " + describe_json(value) + ", expected a number in [0, 1]");
   return rate;
 }
 
@@ -110,7 +112,11 @@ GateThresholds load_gate_thresholds(const std::filesystem::path& config_file) {
   const std::string source = config_file.string();
   YAML::Node root;
   try {
+    check_yaml(text);       // no aliases, bounded depth (base/yaml_check.h)
     root = YAML::Load(text);  // YAML 1.2 reads JSON too
+  } catch (const YamlRefused& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " +
+                      e.msg);
   } catch (const YAML::Exception& e) {
     throw ConfigError(source + ": not valid YAML/JSON: " + e.what());
   }

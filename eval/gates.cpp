@@ -12,6 +12,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "eval/xml_text.h"
 #include "router_train/frozen_router.h"
 
@@ -384,15 +385,10 @@ std::filesystem::path find_eval_dir(const std::filesystem::path& dir) {
 
 nlohmann::json read_eval_report(const std::filesystem::path& eval_dir) {
   const auto path = eval_dir / "report.json";
-  const std::string text = read_file(path);  // IoError naming it
-  nlohmann::json report;
-  try {
-    report = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(path.string() + ": not valid JSON: " + e.what());
-  }
+  const nlohmann::json report = read_json_file(path);  // IoError or FormatError naming it
   if (!report.is_object() || report.value("format", std::string()) != "character-eval-report")
-    throw FormatError(path.string() + ": format is " + (report.is_object() ? report.value("format", nlohmann::json()).dump() : report.type_name()) +
+    throw FormatError(path.string() + ": format is " +
+                      (report.is_object() ? describe_json(report.value("format", nlohmann::json())) : report.type_name()) +
                       ", expected \"character-eval-report\"");
   return report;
 }

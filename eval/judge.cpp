@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "personas/persona.h"
 #include "remote/completion.h"
 #include "remote/request_cache.h"
@@ -117,8 +118,9 @@ JudgeVerdict parse_judge_answer(std::string_view answer) {
   for (std::size_t begin = text.find('{'); begin != std::string::npos; begin = text.find('{', begin + 1)) {
     const std::size_t end = object_end(text, begin);
     if (end == std::string_view::npos) continue;
-    const auto json = nlohmann::json::parse(text.begin() + begin, text.begin() + end, nullptr, /*allow_exceptions=*/false);
-    if (!json.is_object() || !json.contains("verdict")) continue;
+    const auto parsed = try_parse_json(text.substr(begin, end - begin));
+    if (!parsed || !parsed->is_object() || !parsed->contains("verdict")) continue;
+    const auto& json = *parsed;
     const auto& value = json["verdict"];
     if (!value.is_string()) {
       problem = "\"verdict\" is a " + std::string(value.type_name()) + ", expected a string";
@@ -177,7 +179,7 @@ Judge::Judge(remote::CompletionBackend& backend, const personas::Persona& person
   const auto lines = read_jsonl_lines(options_.cache_file);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const std::string where = options_.cache_file.string() + ":" + std::to_string(i + 1);
-    const auto json = nlohmann::json::parse(lines[i], nullptr, /*allow_exceptions=*/false);
+    const auto json = try_parse_json(lines[i]).value_or(nlohmann::json());
     if (!json.is_object() || !json.contains("key") || !json["key"].is_string() || !json.contains("answer") ||
         !json["answer"].is_string()) {
       throw FormatError(where + ": not a judge cache entry, expected a JSON object with string \"key\" and "

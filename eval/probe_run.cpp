@@ -16,6 +16,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "eval/routing_capture.h"
 #include "lora/adapter_file.h"
 #include "model/arch/adapter_hooks.h"
@@ -163,13 +164,7 @@ ProbeModelInfo describe_model(const fs::path& model_dir, const fs::path& adapter
     if (!fs::exists(file) && fs::exists(adapter_dir / "adapter" / lora::kAdapterConfigFile)) {
       file = adapter_dir / "adapter" / lora::kAdapterConfigFile;
     }
-    const nlohmann::json json = [&] {
-      try {
-        return nlohmann::json::parse(read_file(file));
-      } catch (const nlohmann::json::exception& e) {
-        throw FormatError(file.string() + ": " + e.what());
-      }
-    }();
+    const nlohmann::json json = read_json_file(file);
     const auto it = json.find("train_router");
     if (it == json.end() || !it->is_string()) {
       throw CheckpointError(file.string() + ": train_router is " + (it == json.end() ? "missing" : it->dump()) +

@@ -18,6 +18,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "personas/persona.h"
 
 namespace character::eval {
@@ -182,12 +183,7 @@ const std::vector<ProbePrompt>& seed_probe_prompts() {
 
 std::vector<ProbePrompt> load_extra_prompts(const std::filesystem::path& path) {
   const std::string where = path.string();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(where + ": not valid JSON (" + e.what() + "), expected an array of {\"category\", \"prompt\"}");
-  }
+  const nlohmann::json json = read_json_file(path);
   if (!json.is_array()) {
     throw FormatError(where + ": top level is " + a_type(json) +
                       ", expected an array of {\"category\", \"prompt\"}");

@@ -17,6 +17,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
 #include "base/sha256.h"
 #include "lab/corpus.h"
@@ -94,8 +95,8 @@ std::string chain(const std::string& inputs, const json& outputs) { return sha25
 json read_manifest_or_null(const fs::path& dir) {
   const fs::path file = dir / kManifestName;
   if (!fs::exists(file)) return nullptr;
-  json j = json::parse(read_file(file), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) throw FormatError(file.string() + ": not a JSON object, expected lab.json");
+  json j = read_json_file(file);
+  if (!j.is_object()) throw FormatError(file.string() + ": not a JSON object, expected lab.json");
   return j;
 }
 

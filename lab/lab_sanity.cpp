@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
 #include "lab/corpus.h"
 #include "model/arch/generate.h"
@@ -28,7 +29,7 @@ namespace fs = std::filesystem;
 // The user prompts of a corpus file written by write_conversations_jsonl.
 void collect_user_prompts(const fs::path& file, std::set<std::string>& prompts) {
   for (const auto& line : read_jsonl_lines(file)) {
-    const auto row = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const auto row = try_parse_json(line).value_or(nlohmann::json());
     if (!row.is_object() || !row.contains("messages")) {
       throw FormatError(file.string() + ": a row without \"messages\", expected the lab corpus format");
     }

@@ -7,6 +7,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "lora/export_files.h"
 #include "model/arch/tensor_io.h"
 #include "model/io/config.h"
@@ -44,7 +45,7 @@ T field(const nlohmann::json& json, const char* name, const fs::path& file) {
   try {
     return json.at(name).get<T>();
   } catch (const nlohmann::json::exception&) {
-    throw CheckpointError(file.string() + ": field " + name + " is " + json.at(name).dump() + ", expected a " +
+    throw CheckpointError(file.string() + ": field " + name + " is " + describe_json(json.at(name)) + ", expected a " +
                           (std::is_same_v<T, std::string> ? "string"
                            : std::is_same_v<T, bool>      ? "boolean"
                                                           : "number"));
@@ -73,12 +74,7 @@ AdapterFile read_adapter_config(const fs::path& dir_in) {
     throw CheckpointError(dir_in.string() + ": no " + kAdapterConfigFile + " (nor adapter/" + kAdapterConfigFile +
                           "), expected an adapter directory or a training checkpoint directory");
   }
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_file(config_path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(config_path.string() + ": invalid JSON: " + e.what());
-  }
+  const nlohmann::json json = read_json_file(config_path);
   if (!json.is_object()) throw FormatError(config_path.string() + ": expected a JSON object");
   const auto format = field<std::string>(json, "format", config_path);
   if (format != kFormat) {

@@ -11,6 +11,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "lora/export.h"
 #include "lora/export_files.h"
 #include "model/arch/hub_weights.h"
@@ -91,12 +92,7 @@ ExportResult export_merged(const AdapterFile& adapter, const fs::path& out_dir, 
   }
   const auto tensors = model::hub_named_tensors(*net);
 
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(read_file(base / "config.json"));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError((base / "config.json").string() + ": invalid JSON: " + e.what());
-  }
+  nlohmann::json config = read_json_file(base / "config.json");
   const std::string dtype_name = dtype == torch::kBFloat16 ? "bfloat16" : "float32";
   config["dtype"] = dtype_name;  // transformers 5's key
   if (config.contains("torch_dtype")) config["torch_dtype"] = dtype_name;

@@ -11,6 +11,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "lora/adapter_file.h"
 #include "lora/adapters.h"
 #include "lora/optimizer.h"
@@ -89,13 +90,7 @@ void load_rng(const fs::path& file) {
   }
 }
 
-nlohmann::json read_json(const fs::path& file) {
-  try {
-    return nlohmann::json::parse(read_file(file));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(file.string() + ": not valid JSON: " + e.what());
-  }
-}
+nlohmann::json read_json(const fs::path& file) { return read_json_file(file); }
 
 }  // namespace
 
@@ -174,6 +169,14 @@ TrainerState load_train_checkpoint(const fs::path& dir, CheckpointTensors& tenso
     state.monitor = j.at("monitor");
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError(state_file.string() + ": " + e.what() + ", expected step, epoch, position, config, monitor");
+  }
+  // The position indexes the epoch's batch order: a negative one would read before it.
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"step", state.step},
+                                    {"epoch", state.epoch}, {"position", state.position}}) {
+    if (value < 0) {
+      throw CheckpointError(state_file.string() + ": " + name + " is " + std::to_string(value) +
+                            ", expected a non-negative integer");
+    }
   }
 
   tensors.load(dir);

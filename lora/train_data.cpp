@@ -16,6 +16,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::lora {
 namespace {
@@ -59,13 +60,10 @@ std::vector<JsonlRow> read_jsonl_objects(const std::filesystem::path& path, cons
     begin = end + 1;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     std::string where = file + ":" + std::to_string(line_number);
-    Json value;
-    try {
-      value = Json::parse(line);
-    } catch (const Json::parse_error& e) {
-      throw FormatError(where + ": not valid JSON (" + e.what() + "), expected one JSON object per line: " +
-                        expected_object);
-    }
+    std::string why;
+    auto parsed = try_parse_json(line, &why);  // bounded depth (base/json_read.h)
+    if (!parsed) throw FormatError(where + ": " + why + ", expected one JSON object per line: " + expected_object);
+    Json value = std::move(*parsed);
     if (!value.is_object()) throw FormatError(where + ": found " + describe(value) + ", expected " + expected_object);
     rows.push_back({std::move(where), std::move(value)});
   }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "base/atomic_file.h"
+#include "base/json_read.h"
 #include "base/log.h"
 
 namespace character::lora {
@@ -164,12 +165,15 @@ void TrainMonitor::load_state(const nlohmann::json& state) {
   warned_ = {warned.begin(), warned.end()};
 }
 
-void TrainMonitor::truncate_metrics(const std::filesystem::path& metrics_file, int64_t step) {
+void TrainMonitor::truncate_metrics(const std::filesystem::path& metrics_file, int64_t step, bool redo_eval_at_step) {
   if (!std::filesystem::exists(metrics_file)) return;
   std::string kept;
   for (const auto& line : read_jsonl_lines(metrics_file)) {
-    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > step) continue;
+    const auto j = try_parse_json(line).value_or(nlohmann::json());
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer()) {
+      const int64_t s = j["step"].get<int64_t>();
+      if (s > step || (redo_eval_at_step && s == step && j.contains("held_out"))) continue;
+    }
     kept += line + "\n";
   }
   write_file_atomic(metrics_file, kept);

@@ -70,8 +70,10 @@ class TrainMonitor {
   nlohmann::json state() const;
   void load_state(const nlohmann::json& state);
 
-  // Keeps only the metric lines of steps ≤ `step` (a resumed run redoes the rest).
-  static void truncate_metrics(const std::filesystem::path& metrics_file, int64_t step);
+  // Keeps only the metric lines of steps ≤ `step` (a resumed run redoes the rest), and
+  // drops the held-out line of `step` itself too when `redo_eval_at_step` (a run resumed
+  // from its final checkpoint evaluates that step again, and must not list it twice).
+  static void truncate_metrics(const std::filesystem::path& metrics_file, int64_t step, bool redo_eval_at_step = false);
 
  private:
   void warn_once(const std::string& key, const std::string& message, nlohmann::json& line);

@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
 #include "lora/adapter_file.h"
 #include "lora/adapters.h"
@@ -303,7 +304,7 @@ void check_same_config(const nlohmann::json& saved, const nlohmann::json& now, c
 // The held-out loss before training, from the step-0 line of a resumed run's metrics.
 double first_held_out_from_metrics(const fs::path& metrics) {
   for (const auto& line : read_jsonl_lines(metrics)) {
-    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const auto j = try_parse_json(line).value_or(nlohmann::json());
     if (!j.is_object() || j.value("step", -1) != 0 || !j.contains("held_out")) continue;
     const auto& loss = j["held_out"].contains("loss") ? j["held_out"]["loss"] : nlohmann::json();
     return loss.is_number() ? loss.get<double>() : kNaN;  // NaN was written as null
@@ -358,7 +359,7 @@ TrainResult run(Task& task, const model::CausalLM& model, Trainable& trainable, 
     state.epoch = saved.epoch;
     state.position = saved.position;
     monitor.load_state(saved.monitor);
-    TrainMonitor::truncate_metrics(metrics_file, state.step);
+    TrainMonitor::truncate_metrics(metrics_file, state.step, /*redo_eval_at_step=*/state.step == total_steps);
     result.first_held_out_loss = first_held_out_from_metrics(metrics_file);
     log::info("resuming from " + checkpoint->string() + " (step " + std::to_string(state.step) + " of " +
               std::to_string(total_steps) + ")");

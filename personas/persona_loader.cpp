@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/yaml_check.h"
 #include "personas/yaml_fields.h"
 
 namespace character::personas {
@@ -197,7 +198,10 @@ Persona parse_persona(const std::string& yaml_text, const std::string& source) {
   const FieldReader r(source);
   YAML::Node root;
   try {
+    check_yaml(yaml_text);  // no aliases, bounded depth (base/yaml_check.h)
     root = YAML::Load(yaml_text);
+  } catch (const YamlRefused& e) {
+    r.fail(e.mark, "", e.msg);
   } catch (const YAML::ParserException& e) {
     r.fail(e.mark, "", "invalid YAML: " + e.msg);
   }

@@ -5,16 +5,12 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::pipeline {
 
 std::vector<model::ChatMessage> parse_conversation(const std::string& json_text, const std::string& source) {
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(source + ": not valid JSON (" + e.what() + ")");
-  }
+  nlohmann::json json = parse_json(json_text, source);
   if (json.is_object()) {
     if (!json.contains("messages")) {
       throw FormatError(source + ": object without a \"messages\" field, expected {\"messages\": [...]} or a list");

@@ -13,6 +13,7 @@
 #include <tbb/parallel_for.h>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "lora/adapter_file.h"
 #include "model/arch/causal_lm.h"
 #include "model/arch/generate.h"
@@ -60,7 +61,7 @@ std::string default_model_id(const std::filesystem::path& dir) {
 double extra_number(const nlohmann::json& extra, const char* name) {
   const auto& v = extra.at(name);
   if (!v.is_number()) {
-    throw ConfigError(std::string("'") + name + "' is " + v.dump() + ", expected a number");
+    throw ConfigError(std::string("'") + name + "' is " + describe_json(v) + ", expected a number");
   }
   return v.get<double>();
 }
@@ -113,7 +114,7 @@ EngineBackend::Prepared EngineBackend::prepare(const std::vector<remote::Message
     if (extra.contains("chat_template_kwargs") && extra["chat_template_kwargs"].contains("enable_thinking")) {
       const auto& v = extra["chat_template_kwargs"]["enable_thinking"];
       if (!v.is_boolean()) {
-        throw ConfigError("'chat_template_kwargs.enable_thinking' is " + v.dump() + ", expected a boolean");
+        throw ConfigError("'chat_template_kwargs.enable_thinking' is " + describe_json(v) + ", expected a boolean");
       }
       chat_options.enable_thinking = v.get<bool>();
     }

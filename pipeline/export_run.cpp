@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "base/safe_replace.h"
 #include "lora/adapter_file.h"
 
 namespace character::pipeline {
@@ -19,6 +20,12 @@ lora::ExportResult export_checkpoint(const ExportRunOptions& options) {
   if (fs::exists(options.out) && !options.replace) {
     throw ConfigError("export: " + options.out.string() + " exists; pass --force to replace it");
   }
+  // --force replaces an earlier export, never a directory export did not write.
+  const std::string why = why_not_replace(options.out, [](const fs::path& dir) -> std::string {
+    if (fs::exists(dir / "adapter_config.json") || fs::exists(dir / "config.json")) return "";
+    return "neither adapter_config.json nor config.json (it is not an earlier export)";
+  });
+  if (!why.empty()) throw ConfigError("export: " + options.out.string() + " is not replaced, " + why);
   const lora::AdapterFile adapter = lora::read_adapter(options.checkpoint);
   export_options.base_model = options.model_dir.empty() ? adapter.base_model : options.model_dir;
   if (!options.model_dir.empty() && !fs::is_directory(options.model_dir)) {

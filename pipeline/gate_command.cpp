@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "eval/gates.h"
 #include "pipeline/commands.h"
 
@@ -30,12 +31,7 @@ eval::GateThresholds thresholds_for(const GateArgs& args, const std::filesystem:
   const auto real = std::filesystem::canonical(eval_dir);  // "RUN/eval/" and "RUN/eval" alike
   const auto manifest = real.parent_path() / "manifest.json";
   if (real.filename() == "eval" && std::filesystem::exists(manifest)) {
-    nlohmann::json data;
-    try {
-      data = nlohmann::json::parse(read_file(manifest));
-    } catch (const nlohmann::json::parse_error& e) {
-      throw FormatError(manifest.string() + ": not valid JSON: " + e.what());
-    }
+    const nlohmann::json data = read_json_file(manifest);
     if (data.is_object() && data.contains("config") && data["config"].is_object() && data["config"].contains("gates"))
       return eval::gate_thresholds_from_json(data["config"]["gates"], manifest.string() + ": config");
   }

@@ -4,6 +4,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::pipeline {
 
@@ -53,12 +54,7 @@ Ledger::Ledger(std::filesystem::path path) : path_(std::move(path)) {
   }
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const std::string where = path_.string() + ":" + std::to_string(i + 1);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::exception& e) {
-      throw FormatError(where + ": not JSON (" + e.what() + ")");
-    }
+    const nlohmann::json j = parse_json(lines[i], where);
     if (!j.is_object() || !j.contains("key") || !j["key"].is_string() || !j.contains("index") ||
         !j["index"].is_number_unsigned() || !j.contains("status") || !j["status"].is_string()) {
       throw FormatError(where + ": expected a ledger entry {\"key\": string, \"index\": integer, \"status\": string}");

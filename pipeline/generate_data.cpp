@@ -9,8 +9,11 @@
 #include <memory>
 
 #include "base/atomic_file.h"
+#include "base/dir_lock.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
+#include "base/sha256.h"
 #include "personas/persona.h"
 #include "pipeline/engine_backend.h"
 #include "pipeline/gen_coverage.h"
@@ -111,12 +114,13 @@ void check_or_write_identity(const std::filesystem::path& out, const nlohmann::j
                       "); pass --resume to continue it, or choose another --out");
   }
   if (has_state) {
-    const auto saved = nlohmann::json::parse(read_file(path));
+    const auto saved = read_json_file(path);
+    if (!saved.is_object()) throw FormatError(path.string() + ": " + describe_json(saved) + ", expected an object");
     for (const auto& [field, value] : identity.items()) {
       if (saved.value(field, nlohmann::json()) != value) {
         throw ConfigError(path.string() + ": --resume with a different " + field + " (run has " +
-                          saved.value(field, nlohmann::json()).dump().substr(0, 80) + ", now " +
-                          value.dump().substr(0, 80) + ")");
+                          describe_json(saved.value(field, nlohmann::json()), 80) + ", now " +
+                          describe_json(value, 80) + ")");
       }
     }
     return;
@@ -142,22 +146,31 @@ FilterOptions filter_options(const GenerateDataOptions& args, const std::string&
   return f;
 }
 
+// prompts.done.json: the row count and SHA-256 of prompts.jsonl, written after it. A
+// resume reads the prompts back only when they still match: a file cut at a line boundary
+// would otherwise pass for whole and silently yield fewer DPO pairs.
+bool prompts_intact(const std::filesystem::path& prompts, const std::filesystem::path& done) {
+  if (!std::filesystem::exists(prompts)) return false;
+  const auto marker = std::filesystem::exists(done) ? try_parse_json(read_file(done)) : std::nullopt;
+  const std::string text = read_file(prompts);
+  if (marker && marker->is_object() && marker->value("sha256", "") == sha256_hex(text)) return true;
+  log::warn(prompts.string() + " does not match " + done.filename().string() +
+            " (truncated, edited, or written by an older version): building the prompts again; the teacher's "
+            "answers are cached, so this costs no requests");
+  return false;
+}
+
 // prompts.jsonl: built once (teacher answers cached), then read back on a resume.
 std::vector<PromptItem> prompt_stage(const personas::Persona& persona, remote::CompletionBackend* teacher,
                                      const Scale& scale, const GenerateDataOptions& args, nlohmann::json& summary) {
   const auto path = std::filesystem::path(args.out) / "prompts.jsonl";
-  if (std::filesystem::exists(path)) {
+  const auto done = std::filesystem::path(args.out) / "prompts.done.json";
+  if (prompts_intact(path, done)) {
     std::vector<PromptItem> prompts;
     const auto lines = read_jsonl_lines(path);
     for (std::size_t i = 0; i < lines.size(); ++i) {
       const std::string where = path.string() + ":" + std::to_string(i + 1);
-      nlohmann::json row;
-      try {
-        row = nlohmann::json::parse(lines[i]);
-      } catch (const nlohmann::json::exception& e) {
-        throw FormatError(where + ": not JSON (" + e.what() + ")");
-      }
-      prompts.push_back(prompt_item_from_json(row, where));
+      prompts.push_back(prompt_item_from_json(parse_json(lines[i], where), where));
     }
     summary["prompts"] = {{"count", prompts.size()}, {"resumed", true}};
     return prompts;
@@ -196,7 +209,9 @@ std::vector<PromptItem> prompt_stage(const personas::Persona& persona, remote::C
                         {"attempts", f.failure->attempts}});
   }
   if (!failures.empty()) write_jsonl_atomic(std::filesystem::path(args.out) / "prompts.failures.jsonl", failures);
-  write_jsonl_atomic(path, rows);  // last: its presence marks the stage done
+  write_jsonl_atomic(path, rows);
+  // Last: the marker that the stage is done and what its file holds.
+  write_file_atomic(done, nlohmann::json{{"rows", rows.size()}, {"sha256", sha256_hex(read_file(path))}}.dump() + "\n");
   summary["prompts"] = {{"count", set.prompts.size()},
                         {"constitution", set.constitution},
                         {"duplicates", set.duplicates},
@@ -251,6 +266,7 @@ GenerateDataResult generate_data(const GenerateDataOptions& args) {
   const personas::Persona persona = personas::find_persona(args.persona);
   const Scale scale = resolve_scale(args.scale, args.overrides);
   std::filesystem::create_directories(out);
+  const DirLock lock(out, "generate-data --out");  // one process at a time writes these ledgers
 
   // Backends: the teacher over HTTP; the student local (engine) or over HTTP. Both
   // remote clients cache under OUT/cache, so a rerun pays for nothing twice.
@@ -332,7 +348,7 @@ GenerateDataResult generate_data(const GenerateDataOptions& args) {
   // keeps the earlier stages' entries.
   nlohmann::json file = summary;
   if (std::filesystem::exists(out / "generation.json")) {
-    const auto before = nlohmann::json::parse(read_file(out / "generation.json"), nullptr, /*allow_exceptions=*/false);
+    const auto before = try_parse_json(read_file(out / "generation.json")).value_or(nlohmann::json());
     if (before.is_object()) {
       for (const auto& [key, value] : before.items()) {
         if (!file.contains(key)) file[key] = value;

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 
+#include "base/error.h"
 #include "pipeline/commands.h"
 #include "pipeline/generate_data.h"
 
@@ -73,6 +74,17 @@ void add_generate_data_command(CLI::App& app) {
   set_command_action(*sub, [args] {
     const GenerateDataResult result = generate_data(args->options);
     std::cout << (args->json ? result.summary.dump() : result.line) << "\n";
+    std::cout.flush();
+    // What was generated is saved and resumable, but the command did not do all it was
+    // asked: a script must not take it for success (exit 6, as for a remote failure).
+    int64_t failed = result.summary.value("prompts", nlohmann::json::object()).value("failed_requests", int64_t{0});
+    for (const char* stage : {"dpo", "reflections", "interactions"}) {
+      failed += result.summary.value(stage, nlohmann::json::object()).value("failed", int64_t{0});
+    }
+    if (failed > 0) {
+      throw RemoteError("generate-data: " + std::to_string(failed) + " request(s) failed after their retries (see " +
+                        args->options.out + "/*.failures.jsonl); the rest is saved, and --resume retries them");
+    }
     return 0;
   });
 }

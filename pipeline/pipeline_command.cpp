@@ -16,9 +16,10 @@
 #include <iostream>
 #include <memory>
 
+#include "base/dir_lock.h"
 #include "base/error.h"
-#include "base/utc_time.h"
 #include "base/log.h"
+#include "base/utc_time.h"
 #include "pipeline/commands.h"
 #include "pipeline/lab_default.h"
 #include "pipeline/pipeline_driver.h"
@@ -202,10 +203,16 @@ int run_pipeline(PipelineArgs& args) {
     if (!e->api_key_env.empty())
       if (const char* key = std::getenv(e->api_key_env.c_str())) log::register_secret(key);
 
+  // One process per run: a second resume of the same run is refused before it writes
+  // anything (it would pay for every teacher request again).
+  std::unique_ptr<DirLock> lock;
   if (manifest) {
+    lock = std::make_unique<DirLock>(manifest->run_dir(), "run");
     manifest->set_config(config);
   } else {
-    manifest = std::make_unique<RunManifest>(RunManifest::create(new_run_dir(config), config, stage_names()));
+    const fs::path run_dir = new_run_dir(config);
+    lock = std::make_unique<DirLock>(run_dir, "run");
+    manifest = std::make_unique<RunManifest>(RunManifest::create(run_dir, config, stage_names()));
   }
   StopSignals signals;  // from here on, Ctrl-C stops the lab build and the stages cleanly
   const fs::path log_file = manifest->run_dir() / "logs" / "pipeline.log";

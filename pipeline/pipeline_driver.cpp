@@ -8,6 +8,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::pipeline {
 
@@ -63,8 +64,7 @@ json exports_from(const RunManifest& manifest, const std::string& stage, bool ga
 void copy_gates(RunManifest& manifest) {
   const fs::path file = manifest.run_dir() / "eval" / "gates.json";
   if (!fs::exists(file)) return;
-  const json gates = json::parse(read_file(file), nullptr, /*allow_exceptions=*/false);
-  if (gates.is_discarded()) throw FormatError(file.string() + ": not valid JSON");
+  const json gates = read_json_file(file);
   if (gates != manifest.data().value("gates", json(nullptr))) manifest.set_gates(gates);
 }
 

@@ -16,9 +16,13 @@
 #include <memory>
 #include <set>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/log.h"
+#include "base/yaml_check.h"
 #include "lab/lab.h"
 #include "personas/yaml_fields.h"
+#include "remote/credentials.h"
 
 namespace character::pipeline {
 
@@ -381,13 +385,6 @@ void apply_with_presets(RunConfig& config, const Value& root) {
   apply_tree(config, root, "");
 }
 
-bool is_env_name(const std::string& s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  for (char ch : s)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_')) return false;
-  return true;
-}
-
 }  // namespace
 
 RunConfig default_run_config() { return RunConfig{}; }
@@ -405,12 +402,15 @@ void apply_paper_scale(RunConfig& config) {
 
 void apply_config_file(RunConfig& config, const std::filesystem::path& file) {
   if (!std::filesystem::is_regular_file(file)) throw IoError(file.string() + ": config file not found");
+  const std::string text = read_file(file);
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file.string());
+    check_yaml(text);  // no aliases, bounded depth (base/yaml_check.h)
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
+    const bool refused = dynamic_cast<const YamlRefused*>(&e) != nullptr;
     throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                      ": not valid YAML: " + e.msg);
+                      (refused ? ": " : ": not valid YAML: ") + e.msg);
   }
   personas::FieldReader reader(file.string());
   reader.index_empty_values(root);
@@ -461,9 +461,15 @@ void validate(const RunConfig& c) {
   for (const auto& [name, e] : {std::pair<const char*, const EndpointConfig*>{"teacher", &c.teacher},
                                 std::pair<const char*, const EndpointConfig*>{"judge", &c.judge}}) {
     const std::string p = name;
-    if (!e->api_key_env.empty() && !is_env_name(e->api_key_env))
+    if (!e->api_key_env.empty() && !remote::is_key_variable_name(e->api_key_env)) {
+      log::register_secret(e->api_key_env);  // in case it is the key: redacted wherever it might still show
       bad(p + ".api_key_env", "a value that is not a variable name (not shown: it may be the key itself)",
-          "the NAME of the environment variable holding the key, e.g. OPENAI_API_KEY");
+          "the NAME of the environment variable holding the key, in upper-case letters, digits and '_', e.g. "
+          "OPENAI_API_KEY");
+    }
+    if (const auto where = remote::credentials_in_url(e->url))
+      bad(p + ".url", remote::url_for_messages(e->url) + " with credentials (" + *where + ")",
+          "a URL without them; the key goes in an environment variable named by " + p + ".api_key_env");
     if (!e->url.empty() && e->model.empty()) bad(p + ".model", "nothing", "the model name the endpoint serves");
     if (e->in_flight < 1) bad(p + ".in_flight", std::to_string(e->in_flight), "≥ 1");
     if (e->retries < 0) bad(p + ".retries", std::to_string(e->retries), "≥ 0");

@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/utc_time.h"
 #include "pipeline/commands.h"
 
@@ -39,7 +40,7 @@ std::string sha256_path(const fs::path& path) {
 HashCache::HashCache(fs::path file) : file_(std::move(file)) {
   if (file_.empty() || !fs::exists(file_)) return;
   // A damaged cache only costs re-hashing: start empty rather than fail.
-  const json data = json::parse(read_file(file_), nullptr, /*allow_exceptions=*/false);
+  const json data = try_parse_json(read_file(file_)).value_or(json());
   if (!data.is_object()) return;
   for (const auto& [path, e] : data.items()) {
     if (!e.is_object()) continue;
@@ -124,18 +125,79 @@ RunManifest RunManifest::create(const fs::path& run_dir, const RunConfig& config
   return manifest;
 }
 
+namespace {
+
+// The types of every field the commands read, so that a damaged or hand-edited manifest is
+// a FormatError naming the field, not a type error (exit 70) deep inside a command.
+void check_manifest_types(const json& data, const std::string& file) {
+  const auto fail = [&](const std::string& field, const json& v, const char* expected) {
+    throw FormatError(file + ": " + field + " is " + describe_json(v) + ", expected " + expected);
+  };
+  const auto optional = [&](const json& parent, const std::string& where, const char* key, auto is_ok,
+                            const char* expected) {
+    if (parent.contains(key) && !is_ok(parent.at(key))) fail(where + key, parent.at(key), expected);
+  };
+  const auto is_string = [](const json& v) { return v.is_string(); };
+  const auto is_number = [](const json& v) { return v.is_number(); };
+  const auto is_integer = [](const json& v) { return v.is_number_integer(); };
+  const auto is_object = [](const json& v) { return v.is_object(); };
+  const auto object_or_null = [](const json& v) { return v.is_object() || v.is_null(); };
+  const auto hashes = [](const json& v) {
+    return v.is_object() && std::all_of(v.begin(), v.end(), [](const json& h) { return h.is_string() || h.is_null(); });
+  };
+  const auto strings = [](const json& v) {
+    return v.is_array() && std::all_of(v.begin(), v.end(), [](const json& s) { return s.is_string(); });
+  };
+  for (const char* key : {"persona", "status", "created", "code_version", "device"}) {
+    optional(data, "", key, is_string, "a string");
+  }
+  optional(data, "", "config", is_object, "an object");
+  optional(data, "", "scale", is_object, "an object");
+  optional(data, "", "gates", object_or_null, "an object or null");
+  optional(data, "", "lab", object_or_null, "an object or null");
+  optional(data, "", "totals", is_object, "an object");
+  if (data.contains("totals")) {
+    for (const char* key : {"cost_usd", "seconds"}) optional(data["totals"], "totals.", key, is_number, "a number");
+  }
+  for (const auto& [name, stage] : data["stages"].items()) {
+    const std::string where = "stages." + name + ".";
+    if (!stage.is_object()) fail("stages." + name, stage, "an object");
+    for (const char* key : {"status", "started", "ended", "summary", "error"}) {
+      optional(stage, where, key, is_string, "a string");
+    }
+    for (const char* key : {"seconds", "cost_usd"}) optional(stage, where, key, is_number, "a number");
+    for (const char* key : {"attempts", "exit_code"}) optional(stage, where, key, is_integer, "an integer");
+    for (const char* key : {"inputs", "outputs"}) optional(stage, where, key, hashes, "an object of hashes");
+    for (const char* key : {"counts", "usage"}) optional(stage, where, key, is_object, "an object");
+    optional(stage, where, "warnings", strings, "a list of strings");
+  }
+  if (data.contains("exports")) {
+    if (!data["exports"].is_array()) fail("exports", data["exports"], "a list");
+    for (std::size_t i = 0; i < data["exports"].size(); ++i) {
+      const json& e = data["exports"][i];
+      const std::string where = "exports[" + std::to_string(i) + "].";
+      if (!e.is_object()) fail("exports[" + std::to_string(i) + "]", e, "an object");
+      for (const char* key : {"format", "path", "sha256"}) optional(e, where, key, is_string, "a string");
+      optional(e, where, "gated", [](const json& v) { return v.is_boolean(); }, "true or false");
+    }
+  }
+}
+
+}  // namespace
+
 RunManifest RunManifest::load(const fs::path& run_dir) {
   const fs::path file = run_dir / "manifest.json";
   if (!fs::exists(file)) throw IoError(file.string() + ": no manifest; is " + run_dir.string() + " a run directory?");
-  json data = json::parse(read_file(file), nullptr, /*allow_exceptions=*/false);
-  if (data.is_discarded()) throw FormatError(file.string() + ": not valid JSON");
-  if (!data.is_object() || data.value("format", "") != "character-run")
+  json data = read_json_file(file);
+  if (!data.is_object() || !data.contains("format") || data["format"] != "character-run")
     throw FormatError(file.string() + ": format: expected \"character-run\"");
-  if (data.value("version", 0) != 1)
-    throw FormatError(file.string() + ": version: found " + data.value("version", json(nullptr)).dump() + ", expected 1");
+  if (!data.contains("version") || data["version"] != 1)
+    throw FormatError(file.string() + ": version: found " + describe_json(data.value("version", json(nullptr))) +
+                      ", expected 1");
   for (const char* field : {"persona", "config", "stages", "status"})
     if (!data.contains(field)) throw FormatError(file.string() + ": missing field \"" + field + "\"");
   if (!data["stages"].is_object()) throw FormatError(file.string() + ": stages: expected an object");
+  check_manifest_types(data, file.string());
   return RunManifest(run_dir, std::move(data));
 }
 

@@ -10,6 +10,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "lora/adapter_file.h"
 #include "personas/persona.h"
 #include "pipeline/export_run.h"
@@ -29,12 +30,7 @@ struct GateVerdict {
 
 GateVerdict read_gates(const fs::path& file) {
   if (!fs::exists(file)) throw ConfigError("export: " + file.string() + " does not exist; run the gate stage first");
-  nlohmann::json gates;
-  try {
-    gates = nlohmann::json::parse(read_file(file));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(file.string() + ": invalid JSON: " + e.what());
-  }
+  const nlohmann::json gates = read_json_file(file);
   if (!gates.is_object() || !gates.contains("passed") || !gates["passed"].is_boolean()) {
     throw FormatError(file.string() + ": field passed missing or not a boolean, expected gates.json of `character gate`");
   }

@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
 #include "lora/adapter_file.h"
 #include "lora/adapters.h"
@@ -223,7 +224,7 @@ TrainRunResult run_full_training(TrainRunOptions options) {
   // OUT/model/config.json: the engine's config plus every other key of the
   // input's (architectures, initializer_range ...); dtype is written anew.
   lora::FullTrainOutput output{loaded.model->config(), {}};
-  auto extra = nlohmann::json::parse(read_file(model_dir / "config.json"));
+  auto extra = read_json_file(model_dir / "config.json");
   for (const char* key : {"dtype", "torch_dtype", "transformers_version"}) extra.erase(key);
   output.model_dir.extra_config = extra;
   output.model_dir.tokenizer_dir = model_dir;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
 
 namespace character::remote {
@@ -44,22 +45,25 @@ struct Transfer {
   CURL* easy = nullptr;
   Job* job = nullptr;
   std::string received;
+  std::size_t max_bytes = 0;  // ClientConfig::max_response_bytes
+  bool too_large = false;     // the body went past max_bytes; the transfer was stopped
   char error[CURL_ERROR_SIZE] = {};
 };
 
+// Appends what arrived; past max_bytes it stops the transfer (returning less than it was
+// given makes curl abort), so a hostile or broken server cannot fill the memory.
 std::size_t on_bytes(char* data, std::size_t size, std::size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
+  auto* t = static_cast<Transfer*>(user);
+  const std::size_t n = size * count;
+  if (t->received.size() + n > t->max_bytes) {
+    t->too_large = true;
+    return 0;
+  }
+  t->received.append(data, n);
+  return n;
 }
 
-std::string excerpt(std::string_view body) {
-  std::string out(body.substr(0, kExcerptBytes));
-  if (body.size() > kExcerptBytes) out += "...";
-  for (char& c : out) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return out;
-}
+std::string excerpt(std::string_view body) { return log::redacted_excerpt(body, kExcerptBytes); }
 
 // RAII over the multi handle, the easy-handle pool and the header list.
 struct CurlBatch {
@@ -91,6 +95,11 @@ struct Verdict {
 Verdict judge(Endpoint endpoint, int n, CURLcode code, Transfer& t, std::chrono::milliseconds timeout) {
   Verdict v;
   curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &v.status);
+  if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+    v.outcome = AttemptOutcome::kNotRetryable;
+    v.reason = "the response is larger than " + std::to_string(t.max_bytes) + " bytes (max_response_bytes)";
+    return v;
+  }
   if (code != CURLE_OK) {
     // Transport failures are transient except a URL curl cannot use at all.
     v.outcome = (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL)
@@ -111,12 +120,13 @@ Verdict judge(Endpoint endpoint, int n, CURLcode code, Transfer& t, std::chrono:
     }
     return v;
   }
-  v.answer = nlohmann::json::parse(t.received, nullptr, /*allow_exceptions=*/false);
-  if (v.answer.is_discarded()) {
+  auto answer = try_parse_json(t.received);  // bounded depth: a hostile reply cannot overflow the stack
+  if (!answer) {
     v.outcome = AttemptOutcome::kRetryable;
     v.reason = "malformed JSON (" + std::to_string(t.received.size()) + " bytes): " + excerpt(t.received);
     return v;
   }
+  v.answer = std::move(*answer);
   v.parsed = parse_answer(endpoint, v.answer, n, &v.reason);
   if (!v.parsed) v.outcome = AttemptOutcome::kRetryable;
   return v;
@@ -226,6 +236,8 @@ std::vector<Result> Client::run(Endpoint endpoint, const std::vector<Prepared>& 
     idle.pop_back();
     t->job = job;
     t->received.clear();
+    t->too_large = false;
+    t->max_bytes = config_.max_response_bytes;
     t->error[0] = '\0';
     std::string& body = bodies[job->index];
     if (body.empty()) body = requests[job->index].body.dump();
@@ -240,7 +252,9 @@ std::vector<Result> Client::run(Endpoint endpoint, const std::vector<Prepared>& 
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, batch.headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_bytes);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->received);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    // A declared Content-Length over the limit is refused before the body comes.
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(config_.max_response_bytes));
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(config_.timeout.count()));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,

@@ -7,6 +7,7 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "remote/credentials.h"
 
 namespace character::remote {
 namespace {
@@ -78,8 +79,18 @@ ClientConfig client_config_from_json(const nlohmann::json& json, const std::stri
 Client::Client(ClientConfig config) : config_(std::move(config)), usage_(config_.prices) {
   init_curl_once();
   const auto bad = [](const std::string& what) { throw ConfigError("teacher client: " + what); };
+  // Checked first and never printed whole: a key here would reach every log line and file.
+  if (!config_.api_key_env.empty() && !is_key_variable_name(config_.api_key_env)) {
+    log::register_secret(config_.api_key_env);
+    bad("api_key_env is not an environment variable name (not shown: it may be the key itself); expected "
+        "upper-case letters, digits and '_', such as TEACHER_API_KEY");
+  }
+  if (const auto where = credentials_in_url(config_.base_url)) {
+    bad("base_url " + url_for_messages(config_.base_url) + " holds credentials (" + *where +
+        "), which would be logged and recorded; pass the key through api_key_env instead");
+  }
   if (config_.base_url.rfind("http://", 0) != 0 && config_.base_url.rfind("https://", 0) != 0) {
-    bad("base_url \"" + config_.base_url + "\", expected an http:// or https:// URL");
+    bad("base_url \"" + url_for_messages(config_.base_url) + "\", expected an http:// or https:// URL");
   }
   while (!config_.base_url.empty() && config_.base_url.back() == '/') config_.base_url.pop_back();
   if (config_.model.empty()) bad("model is empty, expected the model name the server knows");

@@ -37,6 +37,9 @@ struct ClientConfig {
   std::optional<Prices> prices;   // cost is reported only when set
   std::filesystem::path cache_dir;  // empty: no cache
   std::vector<std::pair<std::string, std::string>> headers;  // extra HTTP headers
+  // A response body larger than this (after decompression) fails its request without a
+  // retry: an answer of n choices is a few megabytes at most.
+  std::size_t max_response_bytes = 64u << 20;
 };
 
 // Reads a ClientConfig from JSON (the "teacher"/"judge" block of a run config):

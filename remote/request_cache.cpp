@@ -3,6 +3,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
 
 namespace character::remote {
@@ -39,8 +40,8 @@ std::optional<nlohmann::json> RequestCache::lookup(const std::string& key) {
     ++misses_;
     return std::nullopt;
   }
-  nlohmann::json entry = nlohmann::json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
-  if (entry.is_discarded() || !entry.is_object() || entry.value("version", "") != kCacheVersion ||
+  nlohmann::json entry = try_parse_json(read_file(path)).value_or(nlohmann::json());
+  if (!entry.is_object() || entry.value("version", "") != kCacheVersion ||
       !entry.contains("answer")) {
     throw FormatError(path.string() + ": not a " + std::string(kCacheVersion) +
                       " entry (expected a JSON object with \"version\" and \"answer\"); delete it to refetch");

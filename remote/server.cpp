@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/log.h"
 
 namespace character::remote {
@@ -52,12 +53,12 @@ void answering_errors(httplib::Response& res, const std::string& route, F&& body
   }
 }
 
+// Bounded in depth (base/json_read.h): one deeply nested body must not take the server down.
 json parse_body(const httplib::Request& req) {
-  try {
-    return json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    throw InvalidRequest(std::string("the request body is not valid JSON: ") + e.what(), "");
-  }
+  std::string why;
+  auto body = try_parse_json(req.body, &why);
+  if (!body) throw InvalidRequest("the request body: " + why, "");
+  return std::move(*body);
 }
 
 std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
@@ -129,8 +130,10 @@ void Server::Impl::routes() {
       what = e.what();
     } catch (...) {
     }
-    log::error(req.method + " " + req.path + ": " + what);
-    send_error(res, 500, "internal server error: " + what);
+    // Only the first line: libtorch's messages carry a C++ backtrace with load addresses,
+    // which neither the client nor the log needs. The client learns nothing internal.
+    log::error(req.method + " " + req.path + ": " + what.substr(0, what.find('\n')));
+    send_error(res, 500, "internal server error (the server's log has the details)");
   });
 }
 

@@ -6,6 +6,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::router_train {
 
@@ -257,12 +258,10 @@ void CoverageCounter::write_json(const std::filesystem::path& path, int64_t thre
 }
 
 CoverageCounter CoverageCounter::read_json(const std::filesystem::path& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError(path.string() + ": not JSON (" + e.what() + "), expected a coverage.json");
-  }
+  std::string why;
+  const auto parsed = try_parse_json(read_file(path), &why);
+  if (!parsed) throw CheckpointError(path.string() + ": " + why + ", expected a coverage.json");
+  const nlohmann::json& j = *parsed;
   const std::string source = path.string();
   std::vector<int64_t> layers;
   const auto& list = field(j, "layers", "", source);

@@ -11,6 +11,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "model/arch/kv_cache.h"
 #include "model/io/config.h"
 #include "model/text/chat.h"
@@ -188,12 +189,7 @@ GenerationConfig load_generation_config(const std::filesystem::path& model_dir) 
   const auto path = model_dir / "generation_config.json";
   if (!std::filesystem::exists(path)) return config;
   const std::string source = path.string();
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(source + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json json = read_json_file(path);
   if (!json.is_object()) throw FormatError(source + ": expected a JSON object, found " + json.type_name());
   config.do_sample = optional_field<bool>(json, "do_sample", source);
   config.temperature = optional_field<double>(json, "temperature", source);

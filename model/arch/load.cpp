@@ -9,6 +9,9 @@
 #include <malloc.h>
 #endif
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -17,6 +20,7 @@
 #include "base/error.h"
 #include "model/arch/architectures.h"
 #include "model/arch/tensor_io.h"
+#include "model/io/param_count.h"
 #include "model/io/safetensors.h"
 
 namespace character::model {
@@ -134,6 +138,43 @@ void reuse_freed_cpu_memory() {
 #endif
 }
 
+// config.json says how large the model is, the weights say how large it really is: compared
+// before one parameter is allocated, so that a config.json claiming far more (a huge
+// vocabulary, hidden size or expert count) is a CheckpointError, not an abort in the
+// allocator; and on CPU the model must fit the machine's memory.
+void check_config_fits_weights(const ModelConfig& config, const SafetensorsSet& set,
+                               const std::filesystem::path& model_dir, const at::TensorOptions& topts) {
+  int64_t stored = 0;
+  for (const auto& name : set.names()) stored += set.view(name).numel();
+  const int64_t expected = count_parameters(config).total;
+  // Some checkpoints carry a little more (a tied lm_head, buffers), never much less.
+  if (expected > stored + stored / 20 + 4096) {
+    throw CheckpointError(model_dir.string() + ": config.json describes " + std::to_string(expected) +
+                          " parameters, but the weights hold " + std::to_string(stored) +
+                          "; expected a config.json that matches its model.safetensors");
+  }
+  if (set.contains("model.embed_tokens.weight")) {
+    const auto shape = set.view("model.embed_tokens.weight").shape;
+    if (shape != std::vector<int64_t>{config.vocab_size, config.hidden_size}) {
+      throw CheckpointError(model_dir.string() + ": model.embed_tokens.weight has shape " + shape_str(shape) +
+                            ", but config.json's vocab_size × hidden_size is [" + std::to_string(config.vocab_size) +
+                            ", " + std::to_string(config.hidden_size) + "]");
+    }
+  }
+  if (topts.device().is_cpu()) {
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    const double need =
+        static_cast<double>(expected) * static_cast<double>(c10::elementSize(topts.dtype().toScalarType()));
+    const double have = pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+    if (have > 0 && need > have) {
+      char text[160];
+      std::snprintf(text, sizeof text, "%.1f GB of parameters in %s, more than this machine's %.1f GB of memory",
+                    need / 1e9, c10::toString(topts.dtype().toScalarType()), have / 1e9);
+      throw CheckpointError(model_dir.string() + ": " + text);
+    }
+  }
+}
+
 }  // namespace
 
 const ArchSpec& arch_spec(const std::string& model_type) {
@@ -154,9 +195,10 @@ CausalLM load_model(const std::filesystem::path& model_dir, const LoadOptions& o
   const ModelConfig config = load_config(model_dir);
   const ArchSpec& spec = arch_spec(config.model_type);
   const auto topts = tensor_options(options);
+  const SafetensorsSet set = SafetensorsSet::open_dir(model_dir);
+  check_config_fits_weights(config, set, model_dir, topts);
   if (topts.device().is_cpu()) reuse_freed_cpu_memory();
   auto lm = std::make_shared<DecoderLMImpl>(config, spec, topts);
-  const SafetensorsSet set = SafetensorsSet::open_dir(model_dir);
   WeightLoader loader(set, model_dir.string(), config.model_type);
 
   torch::NoGradGuard no_grad;

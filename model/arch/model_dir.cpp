@@ -1,9 +1,13 @@
 #include "model/arch/model_dir.h"
 
 #include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/safe_replace.h"
 #include "model/arch/causal_lm.h"
 #include "model/arch/hub_weights.h"
 #include "model/arch/tensor_io.h"
@@ -39,14 +43,35 @@ void copy_tokenizer_files(const fs::path& from, const fs::path& to, const std::s
                               "tokenizer.model");
 }
 
+bool is_model_dir_file(const std::string& name) {
+  const auto& tokenizer = tokenizer_file_names();
+  return name == "config.json" || name == "generation_config.json" || name == "model.safetensors" ||
+         std::find(tokenizer.begin(), tokenizer.end(), name) != tokenizer.end();
+}
+
+std::string unreplaceable_model_dir(const fs::path& out) {
+  return why_not_replace(out, [](const fs::path& dir) -> std::string {
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      const std::string name = entry.path().filename().string();
+      if (!entry.is_regular_file() || !is_model_dir_file(name)) return name + ", which a model directory written here would not hold";
+    }
+    return "";
+  });
+}
+
 void write_model_dir(CausalLMImpl& model, const ModelConfig& config, const fs::path& out,
                      const ModelDirOptions& options) {
   if (!options.extra_config.is_object()) {
-    throw ConfigError("model directory " + out.string() + ": extra config is " + options.extra_config.dump() +
-                      ", expected a JSON object");
+    throw ConfigError("model directory " + out.string() + ": extra config is " +
+                      std::string(options.extra_config.type_name()) + ", expected a JSON object");
   }
-  // Everything goes into OUT.tmp first; one rename makes the directory appear whole.
-  const fs::path tmp = out.string() + ".tmp";
+  if (const std::string why = unreplaceable_model_dir(out); !why.empty()) {
+    throw ConfigError("model directory " + out.string() + ": not replaced, " + why);
+  }
+  // Everything goes into a hidden sibling first; renames swap it in whole.
+  const fs::path target = normal_target(out);
+  const std::string stamp = std::to_string(::getpid());
+  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + stamp);
   fs::remove_all(tmp);
   fs::create_directories(tmp);
 
@@ -72,9 +97,19 @@ void write_model_dir(CausalLMImpl& model, const ModelConfig& config, const fs::p
   if (!options.tokenizer_dir.empty()) copy_tokenizer_files(options.tokenizer_dir, tmp, options.tokenizer_source);
 
   std::error_code ec;
-  fs::remove_all(out, ec);
-  fs::rename(tmp, out, ec);
-  if (ec) throw IoError("cannot rename " + tmp.string() + " to " + out.string() + ": " + ec.message());
+  const fs::path old = target.parent_path() / ("." + target.filename().string() + ".old-" + stamp);
+  const bool replacing = fs::exists(target);
+  if (replacing) {
+    fs::rename(target, old, ec);
+    if (ec) throw IoError("cannot move " + target.string() + " aside to " + old.string() + ": " + ec.message());
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    std::error_code restore;
+    if (replacing) fs::rename(old, target, restore);
+    throw IoError("cannot rename " + tmp.string() + " to " + target.string() + ": " + ec.message());
+  }
+  if (replacing) fs::remove_all(old, ec);  // only files write_model_dir wrote (unreplaceable_model_dir)
 }
 
 }  // namespace character::model

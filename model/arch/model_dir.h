@@ -31,10 +31,21 @@ struct ModelDirOptions {
   nlohmann::json extra_config = nlohmann::json::object();  // merged into config.json (e.g. initializer_range)
 };
 
-// Writes OUT.tmp and renames it to OUT (an existing OUT is replaced). config.json is
-// config_to_json(config) + extra_config + dtype float32 + transformers_version; the
-// weights are hub_named_tensors(model) in fp32. ConfigError when tokenizer_dir is
-// given but holds no tokenizer files.
+// The files write_model_dir writes: config.json, generation_config.json,
+// model.safetensors and the tokenizer files.
+bool is_model_dir_file(const std::string& name);
+
+// Why `out` may not be replaced by a new model directory, or "" when it may: it must not be
+// the working directory, one of its ancestors or the file system's root, and what it holds
+// must be files write_model_dir writes (so a replace never removes what it did not create).
+std::string unreplaceable_model_dir(const std::filesystem::path& out);
+
+// Writes the directory beside OUT (a hidden temp sibling) and then swaps it in: an
+// existing OUT is moved aside and removed only once the new one is in place, so a failure
+// leaves the old one. OUT may end in '/'. config.json is config_to_json(config) +
+// extra_config + dtype float32 + transformers_version; the weights are
+// hub_named_tensors(model) in fp32. ConfigError when tokenizer_dir is given but holds no
+// tokenizer files, or when OUT exists and unreplaceable_model_dir says why not.
 void write_model_dir(CausalLMImpl& model, const ModelConfig& config, const std::filesystem::path& out,
                      const ModelDirOptions& options);
 

@@ -6,6 +6,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::model {
 namespace {
@@ -42,21 +43,21 @@ class FieldReader {
     const json* v = find(keys);
     if (!v) return fallback;
     if (!v->is_number())
-      throw ConfigError(source_ + ": field " + *keys.begin() + "=" + v->dump() + ", expected a number");
+      throw ConfigError(source_ + ": field " + *keys.begin() + "=" + describe_json(*v) + ", expected a number");
     return v->get<double>();
   }
 
   bool optional_bool(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
     const json& v = j_.at(key);
-    if (!v.is_boolean()) throw ConfigError(source_ + ": field " + key + "=" + v.dump() + ", expected true or false");
+    if (!v.is_boolean()) throw ConfigError(source_ + ": field " + key + "=" + describe_json(v) + ", expected true or false");
     return v.get<bool>();
   }
 
   std::string optional_string(const char* key, std::string fallback) const {
     if (!has(key)) return fallback;
     const json& v = j_.at(key);
-    if (!v.is_string()) throw ConfigError(source_ + ": field " + key + "=" + v.dump() + ", expected a string");
+    if (!v.is_string()) throw ConfigError(source_ + ": field " + key + "=" + describe_json(v) + ", expected a string");
     return v.get<std::string>();
   }
 
@@ -80,7 +81,7 @@ class FieldReader {
  private:
   int64_t checked_int(const json& v, const char* key, int64_t min_value) const {
     if (!v.is_number_integer())
-      throw ConfigError(source_ + ": field " + key + "=" + v.dump() + ", expected an integer");
+      throw ConfigError(source_ + ": field " + key + "=" + describe_json(v) + ", expected an integer");
     const int64_t value = v.get<int64_t>();
     if (value < min_value)
       throw ConfigError(source_ + ": " + key + "=" + std::to_string(value) + ", expected >= " +
@@ -116,7 +117,7 @@ ClassDefaults class_defaults(const std::string& model_type) {
 double nested_number(const json& object, const char* key, double fallback, const FieldReader& f, const char* parent) {
   if (!object.contains(key) || object.at(key).is_null()) return fallback;
   const json& v = object.at(key);
-  if (!v.is_number()) f.fail(std::string("field ") + parent + "." + key + "=" + v.dump() + ", expected a number");
+  if (!v.is_number()) f.fail(std::string("field ") + parent + "." + key + "=" + describe_json(v) + ", expected a number");
   return v.get<double>();
 }
 
@@ -128,7 +129,7 @@ void read_rope(const json& j, const FieldReader& f, ModelConfig& c) {
   const char* scaling_name = "rope_scaling";
   if (f.has("rope_parameters")) {
     const json& p = j.at("rope_parameters");
-    if (!p.is_object()) f.fail("field rope_parameters=" + p.dump() + ", expected an object");
+    if (!p.is_object()) f.fail("field rope_parameters=" + describe_json(p) + ", expected an object");
     c.rope_theta = nested_number(p, "rope_theta", c.rope_theta, f, "rope_parameters");
     scaling = &p;
     scaling_name = "rope_parameters";
@@ -136,14 +137,14 @@ void read_rope(const json& j, const FieldReader& f, ModelConfig& c) {
   if (f.has("rope_scaling")) {
     scaling = &j.at("rope_scaling");
     scaling_name = "rope_scaling";
-    if (!scaling->is_object()) f.fail("field rope_scaling=" + scaling->dump() + ", expected an object");
+    if (!scaling->is_object()) f.fail("field rope_scaling=" + describe_json(*scaling) + ", expected an object");
   }
   if (!scaling) return;
   const json* type_field = scaling->contains("rope_type") ? &scaling->at("rope_type")
                            : scaling->contains("type")    ? &scaling->at("type")
                                                           : nullptr;
   if (type_field && !type_field->is_string())
-    f.fail(std::string("field ") + scaling_name + ".rope_type=" + type_field->dump() + ", expected a string");
+    f.fail(std::string("field ") + scaling_name + ".rope_type=" + describe_json(*type_field) + ", expected a string");
   const std::string type = type_field ? type_field->get<std::string>() : "default";
   if (type == "default") return;
   if (type != "llama3")
@@ -166,6 +167,31 @@ std::optional<int64_t> token_id(const json& j, const FieldReader& f, const char*
   if (!j.contains(key)) return fallback;
   if (j.at(key).is_null()) return std::nullopt;
   return f.optional_int({key}, 0);
+}
+
+// Upper bounds far above any published model (Llama 3.1 405B: hidden 16384, 126 layers,
+// 128 heads; DeepSeek-V3: 256 experts; Gemma 3: 262k vocabulary), so that a config.json
+// claiming more is refused here, before a loop runs over its layers or a tensor of its
+// size is allocated, and the parameter count below cannot overflow.
+void check_sizes(const ModelConfig& c, const FieldReader& f) {
+  const std::pair<const char*, std::pair<int64_t, int64_t>> limits[] = {
+      {"vocab_size", {c.vocab_size, int64_t{1} << 22}},
+      {"hidden_size", {c.hidden_size, int64_t{1} << 16}},
+      {"num_hidden_layers", {c.num_hidden_layers, 1024}},
+      {"num_attention_heads", {c.num_attention_heads, 1024}},
+      {"num_key_value_heads", {c.num_key_value_heads, 1024}},
+      {"head_dim", {c.head_dim, 4096}},
+      {"max_position_embeddings", {c.max_position_embeddings, int64_t{1} << 24}},
+      {"num_experts", {c.num_experts, 4096}},
+      {"moe_intermediate_size", {c.moe_intermediate_size, int64_t{1} << 20}},
+  };
+  for (const auto& [name, value_limit] : limits) {
+    const auto [value, limit] = value_limit;
+    if (value > limit) {
+      f.fail(std::string(name) + "=" + std::to_string(value) + " is beyond what this engine loads, expected at most " +
+             std::to_string(limit));
+    }
+  }
 }
 
 }  // namespace
@@ -203,7 +229,7 @@ ModelConfig parse_config(const json& j, const std::string& source) {
   if (f.has("architectures")) {
     const json& a = j.at("architectures");
     if (!a.is_array() || !std::all_of(a.begin(), a.end(), [](const json& e) { return e.is_string(); }))
-      f.fail("field architectures=" + a.dump() + ", expected a list of class names");
+      f.fail("field architectures=" + describe_json(a) + ", expected a list of class names");
     c.architectures = a.get<std::vector<std::string>>();
   }
 
@@ -266,6 +292,7 @@ ModelConfig parse_config(const json& j, const std::string& source) {
     c.norm_topk_prob = f.optional_bool("norm_topk_prob", false);
     if (f.has("clip_qkv")) f.fail("clip_qkv is set; clipped QKV (OLMoE variants) is not supported");
   }
+  check_sizes(c, f);
   // Every layer has a dense MLP in dense models and in qwen3_moe's dense layers.
   const bool needs_dense_mlp = !c.is_moe() || c.model_type == "qwen3_moe";
   const bool needs_expert_size = c.model_type == "mixtral" || c.model_type == "olmoe";
@@ -276,19 +303,17 @@ ModelConfig parse_config(const json& j, const std::string& source) {
   } else {
     c.intermediate_size = f.optional_int({"intermediate_size"}, 0, 0);
   }
+  if (c.intermediate_size > (int64_t{1} << 20)) {
+    f.fail("intermediate_size=" + std::to_string(c.intermediate_size) +
+           " is beyond what this engine loads, expected at most " + std::to_string(int64_t{1} << 20));
+  }
   return c;
 }
 
 ModelConfig load_config(const std::filesystem::path& path) {
   const auto file = std::filesystem::is_directory(path) ? path / "config.json" : path;
   if (!std::filesystem::exists(file)) throw CheckpointError(file.string() + ": not found (a model directory needs config.json)");
-  json j;
-  try {
-    j = json::parse(read_file(file));
-  } catch (const json::parse_error& e) {
-    throw FormatError(file.string() + ": invalid JSON: " + e.what());
-  }
-  return parse_config(j, file.string());
+  return parse_config(read_json_file(file), file.string());
 }
 
 json config_to_json(const ModelConfig& c) {

@@ -19,6 +19,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::model {
 
@@ -71,9 +72,7 @@ std::optional<uint64_t> byte_length(const std::vector<int64_t>& shape, std::size
 // Parses the header text; a duplicate top-level key is an error (the reference keeps
 // the last one silently, which hides a broken writer).
 json parse_header(std::string_view text, const std::string& where) {
-  // nlohmann's lexer takes a NUL byte for end of input; JSON never contains one raw.
-  if (auto nul = text.find('\0'); nul != std::string_view::npos)
-    throw FormatError(where + ": header is not valid JSON (NUL byte at header offset " + std::to_string(nul) + ")");
+  check_json(text, where + ": header");  // valid, no NUL byte, not nested too deep
   std::set<std::string> top_level_keys;
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) {
     if (event == json::parse_event_t::key && depth == 1 && !top_level_keys.insert(parsed.get<std::string>()).second)
@@ -93,33 +92,33 @@ DType parse_dtype(const json& v, const std::string& where) {
     for (const auto& i : kDTypes)
       if (i.name == s) return i.dtype;
   }
-  throw FormatError(where + ": dtype " + v.dump() + " is not supported, expected one of F32, F16, BF16, I64, I32, U8, BOOL");
+  throw FormatError(where + ": dtype " + describe_json(v) + " is not supported, expected one of F32, F16, BF16, I64, I32, U8, BOOL");
 }
 
 SafetensorsFile::Entry parse_entry(const json& t, const std::string& where) {
-  if (!t.is_object()) throw FormatError(where + ": entry is " + t.dump() + ", expected an object");
+  if (!t.is_object()) throw FormatError(where + ": entry is " + describe_json(t) + ", expected an object");
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!t.contains(key)) throw FormatError(where + ": missing field " + key);
   SafetensorsFile::Entry e;
   e.dtype = parse_dtype(t["dtype"], where);
   const json& shape = t["shape"];
-  if (!shape.is_array()) throw FormatError(where + ": shape " + shape.dump() + ", expected a list of integers");
+  if (!shape.is_array()) throw FormatError(where + ": shape " + describe_json(shape) + ", expected a list of integers");
   for (const json& d : shape) {
     if (!d.is_number_integer() || d.get<int64_t>() < 0 || (d.is_number_unsigned() && d.get<uint64_t>() > INT64_MAX))
-      throw FormatError(where + ": shape " + shape.dump() + " has dimension " + d.dump() +
+      throw FormatError(where + ": shape " + describe_json(shape) + " has dimension " + describe_json(d) +
                         ", expected non-negative integers");
     e.shape.push_back(d.get<int64_t>());
   }
   const json& offsets = t["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-    throw FormatError(where + ": data_offsets " + offsets.dump() + ", expected [begin, end] with non-negative integers");
+    throw FormatError(where + ": data_offsets " + describe_json(offsets) + ", expected [begin, end] with non-negative integers");
   e.begin = offsets[0].get<uint64_t>();
   e.end = offsets[1].get<uint64_t>();
   if (e.begin > e.end)
-    throw FormatError(where + ": data_offsets " + offsets.dump() + " begin after end, expected begin <= end");
+    throw FormatError(where + ": data_offsets " + describe_json(offsets) + " begin after end, expected begin <= end");
   auto need = byte_length(e.shape, dtype_size(e.dtype));
   if (!need || *need != e.end - e.begin)
-    throw FormatError(where + ": data_offsets " + offsets.dump() + " span " + std::to_string(e.end - e.begin) +
+    throw FormatError(where + ": data_offsets " + describe_json(offsets) + " span " + std::to_string(e.end - e.begin) +
                       " bytes, expected " + (need ? std::to_string(*need) : std::string("an overflowing number of")) +
                       " bytes for " + std::string(dtype_name(e.dtype)) + " shape " + shape_string(e.shape));
   return e;
@@ -211,10 +210,10 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
     if (name == "__metadata__") {
       if (value.is_null()) continue;
       if (!value.is_object())
-        throw FormatError(where + ": __metadata__ is " + value.dump() + ", expected an object of strings");
+        throw FormatError(where + ": __metadata__ is " + describe_json(value) + ", expected an object of strings");
       for (const auto& [k, v] : value.items()) {
         if (!v.is_string())
-          throw FormatError(where + ": __metadata__ field '" + k + "' is " + v.dump() + ", expected a string");
+          throw FormatError(where + ": __metadata__ field '" + k + "' is " + describe_json(v) + ", expected a string");
         file->metadata_[k] = v.get<std::string>();
       }
       continue;

@@ -7,6 +7,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::model {
 namespace {
@@ -17,18 +18,13 @@ constexpr const char* kIndexFile = "model.safetensors.index.json";
 // weight_map of the index: tensor name → shard file name.
 std::map<std::string, std::string> read_weight_map(const std::filesystem::path& index_path) {
   const std::string where = index_path.string();
-  nlohmann::json index;
-  try {
-    index = nlohmann::json::parse(read_file(index_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(where + ": not valid JSON (" + e.what() + ")");
-  }
+  nlohmann::json index = read_json_file(index_path);
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     throw FormatError(where + ": expected an object with a \"weight_map\" object");
   std::map<std::string, std::string> weight_map;
   for (const auto& [name, shard] : index["weight_map"].items()) {
     if (!shard.is_string())
-      throw FormatError(where + ": weight_map['" + name + "'] is " + shard.dump() + ", expected a file name");
+      throw FormatError(where + ": weight_map['" + name + "'] is " + describe_json(shard) + ", expected a file name");
     const auto& file = shard.get_ref<const std::string&>();
     // Shards live beside the index; a path would let an index point anywhere.
     if (file.empty() || file.find('/') != std::string::npos || file == "." || file == "..")

@@ -12,6 +12,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "model/text/chat_parts.h"
 
 namespace character::model {
@@ -121,12 +122,7 @@ std::optional<std::pair<std::string, std::filesystem::path>> read_chat_template(
   if (std::filesystem::exists(jinja)) return std::pair{read_file(jinja), jinja};
   const auto config_path = dir / "tokenizer_config.json";
   if (!std::filesystem::exists(config_path)) return std::nullopt;
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(read_file(config_path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw FormatError(config_path.string() + ": not valid JSON (" + e.what() + ")");
-  }
+  nlohmann::json config = read_json_file(config_path);
   if (!config.is_object() || !config.contains("chat_template") || config["chat_template"].is_null()) {
     return std::nullopt;
   }

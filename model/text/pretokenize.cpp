@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::model::text {
 
@@ -49,7 +50,7 @@ Pattern::Pattern(const nlohmann::json& j, const std::string& where) {
     return;
   }
   if (!j.contains("Regex")) {
-    throw FormatError(where + ": pattern " + j.dump() + " has neither \"String\" nor \"Regex\"");
+    throw FormatError(where + ": pattern " + describe_json(j) + " has neither \"String\" nor \"Regex\"");
   }
   const auto source = j.at("Regex").get<std::string>();
   const std::string translated = onig_to_pcre2(source);

@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "model/text/tokenizer_json.h"
 
 namespace character::model {
@@ -31,7 +32,7 @@ std::optional<std::string> token_name(const json& config, const std::string& fie
   if (value.is_object() && value.contains("content") && value.at("content").is_string()) {
     return value.at("content").get<std::string>();
   }
-  throw FormatError(where + ": " + field + " is " + value.dump() +
+  throw FormatError(where + ": " + field + " is " + describe_json(value) +
                     ", expected a string, null or an object with a \"content\" string");
 }
 
@@ -39,12 +40,7 @@ TokenizerConfig read_config(const std::filesystem::path& file) {
   TokenizerConfig config;
   if (!std::filesystem::exists(file)) return config;
   const std::string where = file.string();
-  json j;
-  try {
-    j = json::parse(read_file(file));
-  } catch (const json::parse_error& e) {
-    throw FormatError(where + ": not valid JSON (" + e.what() + ")");
-  }
+  const json j = read_json_file(file);
   if (!j.is_object()) throw FormatError(where + ": expected a JSON object, found " + std::string(j.type_name()));
   config.bos_token = token_name(j, "bos_token", where);
   config.eos_token = token_name(j, "eos_token", where);

@@ -8,6 +8,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace character::model::text {
 namespace {
@@ -86,7 +87,7 @@ std::unique_ptr<BpeModel> make_model(const json& j, ParsedTokenizerJson& parsed,
   const auto type = j.value("type", std::string("<missing>"));
   if (type != "BPE") throw_unsupported(where, "model", type, "BPE");
   if (j.contains("dropout") && !j.at("dropout").is_null() && j.at("dropout").get<double>() != 0.0) {
-    throw FormatError(where + ": model.dropout=" + j.at("dropout").dump() +
+    throw FormatError(where + ": model.dropout=" + describe_json(j.at("dropout")) +
                       " is not supported (expected null: BPE dropout is a training-time option)");
   }
   if (!parsed.has_vocab) throw FormatError(where + ": model.vocab is missing or not an object");

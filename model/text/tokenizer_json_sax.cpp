@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "model/text/tokenizer_json.h"
 
 namespace character::model::text {
@@ -53,6 +54,7 @@ class Handler {
       return true;
     }
     if (mode_ != Mode::kNone) fail("an object");
+    check_depth();
     path_.push_back(last_key_);
     last_key_.clear();
     return dom_.start_object(n);
@@ -77,6 +79,7 @@ class Handler {
       return true;
     }
     if (mode_ != Mode::kNone) fail("a nested array");
+    check_depth();
     path_.push_back(last_key_);
     last_key_.clear();
     return dom_.start_array(n);
@@ -100,6 +103,14 @@ class Handler {
 
  private:
   enum class Mode { kNone, kVocab, kMerges, kMergePair };
+
+  // The same bound as every other JSON we read (base/json_read.h): the document built here
+  // is copied and walked recursively later.
+  void check_depth() const {
+    if (static_cast<int>(path_.size()) >= kMaxJsonDepth) {
+      throw FormatError(where_ + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+  }
 
   template <typename F>
   bool value(F&& to_dom, const std::string& what) {
@@ -142,6 +153,10 @@ class Handler {
 }  // namespace
 
 ParsedTokenizerJson parse_tokenizer_json(const std::string& text, const std::string& where) {
+  // nlohmann's lexer takes a NUL byte for the end of input; JSON never holds one raw.
+  if (const auto nul = text.find('\0'); nul != std::string::npos) {
+    throw FormatError(where + ": not valid JSON: NUL byte at offset " + std::to_string(nul));
+  }
   ParsedTokenizerJson parsed;
   Handler handler(parsed, where);
   json::sax_parse(text, &handler);

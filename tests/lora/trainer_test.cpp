@@ -281,6 +281,48 @@ TEST(Trainer, ResumedFromACheckpointEndsWithBitIdenticalAdaptersAndHookState) {
   }
 }
 
+// Issue 14: resuming a run that had already finished appended its final held-out line
+// again; and a negative position in trainer_state.json was read before the batch order.
+TEST(Trainer, ResumingAFinishedRunChangesNothingAndBadStateIsACheckpointError) {
+  TempDir tmp;
+  const auto train = sft_rows({1, 2, 4, 8});
+  const auto held = sft_rows({20});
+  auto o = sft_options(tmp / "out");
+  o.max_steps = 4;
+  o.checkpoint_every = 2;
+  {
+    auto model = tiny_model();
+    auto adapters = attach_adapters(model, tiny_lora());
+    train_sft(model, *adapters, train, held, o);
+  }
+  const auto before = read_jsonl_lines(tmp / "out/metrics.jsonl");
+  const auto adapter_before = adapter_tensors(tmp / "out/adapter");
+  o.resume = true;
+  for (int again = 0; again < 2; ++again) {
+    auto model = tiny_model();
+    auto adapters = attach_adapters(model, tiny_lora());
+    const auto result = train_sft(model, *adapters, train, held, o);
+    EXPECT_EQ(result.start_step, 4);
+    EXPECT_EQ(result.steps, 4);
+    EXPECT_EQ(read_jsonl_lines(tmp / "out/metrics.jsonl"), before) << "resume " << again;
+  }
+  for (const auto& [name, t] : adapter_tensors(tmp / "out/adapter")) EXPECT_TRUE(torch::equal(t, adapter_before.at(name)));
+
+  const auto state_file = tmp / "out/checkpoints/step-000004/trainer_state.json";
+  auto state = nlohmann::json::parse(read_file(state_file));
+  state["position"] = -3;
+  write_file_atomic(state_file, state.dump());
+  auto model = tiny_model();
+  auto adapters = attach_adapters(model, tiny_lora());
+  try {
+    train_sft(model, *adapters, train, held, o);
+    ADD_FAILURE() << "expected CheckpointError";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("position is -3, expected a non-negative integer"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Trainer, NanLossStopsTheRunBeforeAnyUpdateAndWritesNoAdapter) {
   TempDir tmp;
   auto model = tiny_model();

@@ -99,6 +99,14 @@ TEST(PersonaLoader, InvalidYamlNamesThePosition) {
             "tester.yaml:3:1: invalid YAML: end of sequence flow not found");
 }
 
+// Issue 14: a cyclic alias crashed the loader, nested ones expanded without bound.
+TEST(PersonaLoader, AliasesAreRefusedWithFileLineAndColumn) {
+  EXPECT_EQ(error_of<FormatError>("name: tester\ndescription: &d Arr\ndisplay_name: *d\n"),
+            "tester.yaml:3:15: an alias (*name): aliases are not accepted in this file, write the value out");
+  EXPECT_EQ(error_of<FormatError>("name: tester\nsignals: &s\n  keywords: [*s]\n"),
+            "tester.yaml:3:14: an alias (*name): aliases are not accepted in this file, write the value out");
+}
+
 TEST(PersonaLoader, EmptyFileAndNonMap) {
   EXPECT_EQ(error_of<FormatError>(""),
             "tester.yaml: the file is empty; expected a map with name, description, constitution and signals");

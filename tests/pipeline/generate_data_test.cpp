@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "base/atomic_file.h"
+#include "base/dir_lock.h"
 #include "base/error.h"
 #include "pipeline/commands.h"
 #include "pipeline/engine_backend.h"
@@ -221,6 +222,15 @@ TEST(GenerateData, RealTeacherServedByTheEngineEndToEndAndRerunIsFree) {
   EXPECT_EQ(third["usage"]["teacher"]["total"]["cache_hits"], usage["http_attempts"]);
   for (const auto& f : {"prompts.jsonl", "dpo.jsonl"}) EXPECT_EQ(read_file(out / f), before[f]) << f;
 
+  // Issue 14: prompts.jsonl cut at a line boundary passed for whole and gave fewer pairs.
+  // It no longer matches prompts.done.json, so a resume builds the prompts again (from the
+  // cache) and ends with every pair.
+  const std::string prompt_lines = read_file(out / "prompts.jsonl");
+  write_file_atomic(out / "prompts.jsonl", prompt_lines.substr(0, prompt_lines.find('\n', prompt_lines.size() / 2) + 1));
+  const json fourth = json::parse(run_cli(dpo_only));  // dpo_only holds --resume
+  EXPECT_EQ(fourth["usage"]["teacher"]["total"]["http_attempts"], 0);
+  for (const auto& f : {"prompts.jsonl", "dpo.jsonl"}) EXPECT_EQ(read_file(out / f), before[f]) << f;
+
   // Without --resume an existing run is refused.
   args.pop_back();
   try {
@@ -229,6 +239,24 @@ TEST(GenerateData, RealTeacherServedByTheEngineEndToEndAndRerunIsFree) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos);
   }
+}
+
+// Issue 14: two processes resuming one --out both paid for every request. The second is
+// refused before it sends or writes anything.
+TEST(GenerateData, ASecondProcessOnTheSameOutIsRefused) {
+  ScriptedModel teacher("scripted-teacher", true), student("scripted-student", false);
+  Served t(teacher), s(student);
+  TempDir dir;
+  const auto out = dir / "run";
+  const DirLock other(out, "generate-data --out");  // as another process would hold it
+  try {
+    run_cli(scripted_args(t, s, out));
+    ADD_FAILURE() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("is in use by another process"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(teacher.answered().empty());
+  EXPECT_FALSE(std::filesystem::exists(out / "prompts.jsonl"));
 }
 
 TEST(GenerateData, FailedRequestsAreRecordedAndRetriedOnResume) {
@@ -242,7 +270,15 @@ TEST(GenerateData, FailedRequestsAreRecordedAndRetriedOnResume) {
   auto args = scripted_args(t, s, out);
   ::setenv("GEN_TEST_TEACHER_KEY", "sk-gen-secret-4242", 1);
   args.insert(args.end(), {"--stage", "dpo", "--json", "--teacher-api-key-env", "GEN_TEST_TEACHER_KEY"});
-  const json first = json::parse(run_cli(args));
+  // Exit 6 (issue 14: it was 0 even when every request failed), after saving what came back.
+  try {
+    run_cli(args);
+    ADD_FAILURE() << "expected RemoteError";
+  } catch (const RemoteError& e) {
+    EXPECT_NE(std::string(e.what()).find("request(s) failed after their retries"), std::string::npos) << e.what();
+    EXPECT_EQ(e.exit_code(), 6);
+  }
+  const json first = json::parse(read_file(out / "generation.json"));
   int expected_failures = 0;
   for (const auto& p : rows_of(out / "prompts.jsonl")) expected_failures += doomed(p["prompt"].get<std::string>());
   ASSERT_GT(expected_failures, 0);

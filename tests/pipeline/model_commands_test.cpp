@@ -79,7 +79,9 @@ TEST_F(InitModelCommand, WritesADirectoryAtomicallyAndRefusesToOverwrite) {
                            "tokenizer_config.json"}) {
     EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / file)) << file;
   }
-  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+  for (const auto& entry : std::filesystem::directory_iterator(tmp_.path())) {
+    EXPECT_EQ(entry.path().filename(), "olmoe") << "left behind: " << entry.path();  // no temp directory
+  }
   const auto config = nlohmann::json::parse(std::ifstream(std::filesystem::path(out) / "config.json"));
   EXPECT_EQ(config["num_experts"], 4);
   EXPECT_EQ(config["vocab_size"], 32000);  // from the tokenizer
@@ -90,6 +92,43 @@ TEST_F(InitModelCommand, WritesADirectoryAtomicallyAndRefusesToOverwrite) {
   EXPECT_NE(message.find("--force"), std::string::npos) << message;
   run_cli({"init-model", "--arch", "olmoe", "--tokenizer", tokenizer_, out, "--force"});
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(std::filesystem::path(out) / "config.json"))["num_experts"], 8);
+}
+
+// Issue 14: `init-model OUT/ --force` and `OUT=.` deleted the target and wrote nothing.
+// --force replaces only a model directory, whatever the spelling of OUT, and never removes
+// what init-model did not write.
+TEST_F(InitModelCommand, ForceReplacesOnlyAModelDirectoryWhateverTheSpelling) {
+  namespace fs = std::filesystem;
+  const fs::path out = tmp_ / "m";
+  run_cli({"init-model", "--arch", "llama", "--tokenizer", tokenizer_, out.string()});
+  run_cli({"init-model", "--arch", "llama", "--tokenizer", tokenizer_, out.string() + "/", "--force", "--seed", "7"});
+  EXPECT_TRUE(fs::exists(out / "model.safetensors"));
+  for (const auto& entry : fs::directory_iterator(tmp_.path())) {
+    EXPECT_EQ(entry.path().filename(), "m") << "left behind: " << entry.path();  // no temp or old copy
+  }
+
+  const fs::path mixed = tmp_ / "mixed";
+  fs::create_directories(mixed);
+  std::ofstream(mixed / "notes.txt") << "mine";
+  auto message = error_of<ConfigError>({"init-model", "--arch", "llama", "--tokenizer", tokenizer_,
+                                        mixed.string() + "/", "--force"});
+  EXPECT_NE(message.find("notes.txt"), std::string::npos) << message;
+  EXPECT_TRUE(fs::exists(mixed / "notes.txt"));
+
+  struct Cwd {
+    fs::path old = fs::current_path();
+    explicit Cwd(const fs::path& to) { fs::current_path(to); }
+    ~Cwd() { fs::current_path(old); }
+  };
+  {
+    const Cwd in_out(out);
+    message = error_of<ConfigError>({"init-model", "--arch", "llama", "--tokenizer", tokenizer_, ".", "--force"});
+    EXPECT_NE(message.find("working directory"), std::string::npos) << message;
+    message = error_of<ConfigError>({"init-model", "--arch", "llama", "--tokenizer", tokenizer_, "..", "--force"});
+    EXPECT_NE(message.find("working directory"), std::string::npos) << message;
+  }
+  EXPECT_TRUE(fs::exists(out / "config.json"));
+  EXPECT_TRUE(fs::exists(mixed / "notes.txt"));
 }
 
 TEST_F(InitModelCommand, BadRequestsAreConfigErrorsNamingTheFlag) {

@@ -138,6 +138,13 @@ TEST(RunConfig, YamlErrorsSayFileLineColumnKeyFoundAndExpected) {
   // An empty value is reported at its key, not at the next line (FieldReader's index).
   EXPECT_EQ(yaml_error("training:\n  batch_size:\nseed: 1\n"),
             ":2:3: training.batch_size: found nothing (an empty value), expected an integer");
+  // Issue 14: aliases (a cyclic one crashed the loader) and deep nesting are refused.
+  EXPECT_EQ(yaml_error("seed: &s 3\nprobe:\n  seed: *s\n"),
+            ":3:9: an alias (*name): aliases are not accepted in this file, write the value out");
+  EXPECT_EQ(yaml_error("probe: &p\n  extra_prompts: *p\n"),
+            ":2:18: an alias (*name): aliases are not accepted in this file, write the value out");
+  EXPECT_EQ(yaml_error("probe: " + std::string(100, '[') + std::string(100, ']') + "\n"),
+            ":1:71: nested deeper than 64 levels");
   const std::string bad_yaml = yaml_error("teacher:\n  url: [unclosed\n");
   EXPECT_NE(bad_yaml.find("not valid YAML"), std::string::npos) << bad_yaml;
   EXPECT_EQ(bad_yaml.rfind(":3:", 0), 0u) << bad_yaml;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -228,6 +229,30 @@ TEST(RunManifest, LoadErrorsNameTheFileAndField) {
     FAIL();
   } catch (const FormatError& e) {
     EXPECT_EQ(std::string(e.what()), (dir / "manifest.json").string() + ": missing field \"config\"");
+  }
+  // Issue 14: a field of the wrong type was a JSON type error deep in a command (exit 70).
+  // Now it is a FormatError naming the field, whichever field it is.
+  const auto created = RunManifest::create(dir / "run", test_config(), {"check", "eval"});
+  const json good = read_manifest(dir / "run");
+  for (const auto& [pointer, bad] : std::vector<std::pair<std::string, json>>{
+           {"/status", 5},
+           {"/stages/check", "done"},
+           {"/stages/check/seconds", "ten"},
+           {"/stages/eval/outputs", json::array({1})},
+           {"/exports", json::object()},
+           {"/totals/cost_usd", json::array()},
+           {"/gates", "passed"}}) {
+    json broken = good;
+    broken[json::json_pointer(pointer)] = bad;
+    write_file_atomic(dir / "run/manifest.json", broken.dump());
+    try {
+      RunManifest::load(dir / "run");
+      ADD_FAILURE() << pointer << " accepted";
+    } catch (const FormatError& e) {
+      std::string field = pointer.substr(1);
+      std::replace(field.begin(), field.end(), '/', '.');
+      EXPECT_NE(std::string(e.what()).find(": " + field + " is "), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -412,6 +412,23 @@ TEST_F(Serve, ClientHangingUpMidStreamLeavesTheServerServing) {
   EXPECT_EQ(answer["choices"][0]["message"]["content"], expected["text"]);
 }
 
+// One hostile body used to overflow the server's stack for every client (issue 14): a
+// 60,000-deep array (120 KB) is refused with 400 while it is parsed, and the server answers
+// the next request.
+TEST_F(Serve, DeeplyNestedBodyIsRefusedAndTheServerKeepsServing) {
+  const std::string deep = std::string(60000, '[') + std::string(60000, ']');
+  auto c = http();
+  for (const char* path : {"/v1/chat/completions", "/v1/completions"}) {
+    auto res = c.Post(path, deep, "application/json");
+    ASSERT_TRUE(res) << path << ": the server went away";
+    EXPECT_EQ(res->status, 400) << path;
+    expect_error(json::parse(res->body), "", "nested deeper than 64 levels");
+  }
+  const json& expected = find_case("chat_greedy");
+  const json answer = post("/v1/chat/completions", body_without_stream(body_of(expected, "tiny-pirate")), 200);
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], expected["text"]);
+}
+
 TEST_F(Serve, PortInUseIsAnIoError) {
   remote::ServerOptions options;
   options.port = server_->port();

@@ -159,6 +159,26 @@ TEST(Client, TruncatedJsonIsRetried) {
   EXPECT_EQ(r.choices.at(0).text, "echo: a");
 }
 
+// Issue 14: the client kept a response body of any size in memory. Past
+// max_response_bytes the transfer stops and the request fails without a retry, whether
+// the size is declared up front or the body just keeps coming.
+TEST(Client, AResponseLargerThanTheLimitFailsWithoutARetry) {
+  FaultServer server;
+  const std::string big(3u << 20, 'x');
+  server.script({ft::status(200, "{\"pad\": \"" + big + "\"}")});
+  auto config = ft::config_for(server);
+  config.max_response_bytes = 1u << 20;
+  Client client(config);
+  const std::string message = message_of([&] { client.complete(ft::chat("a")); });
+  EXPECT_NE(message.find("the response is larger than 1048576 bytes (max_response_bytes)"), std::string::npos)
+      << message;
+  EXPECT_EQ(server.requests(), 1);
+  server.script({ft::slow_stream(40, std::chrono::milliseconds(1))});
+  config.max_response_bytes = 64;
+  Client small(config);
+  EXPECT_NE(message_of([&] { small.complete(ft::chat("b")); }).find("larger than 64 bytes"), std::string::npos);
+}
+
 TEST(Client, MalformedJsonPastRetriesIsAFailureNamingIt) {
   FaultServer server;
   server.script({ft::malformed_json(), ft::malformed_json(), ft::malformed_json(), ft::ok()});

@@ -94,6 +94,48 @@ TEST(Secrets, ApiKeyNeverLeavesTheAuthorizationHeader) {
   }
 }
 
+// True when any 6 consecutive characters of the key appear in `text`.
+bool holds_part_of_key(const std::string& text) {
+  const std::string key = kKey;
+  for (std::size_t i = 0; i + 6 <= key.size(); ++i) {
+    if (text.find(key.substr(i, 6)) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Issue 14: the error body was cut to 200 bytes before redaction, so a key that the cut
+// split reached stderr and the ledger all but its last characters. Every cut position
+// across the key is tried.
+TEST(Secrets, AnEchoedKeyThatTheExcerptCutsLeavesNoPartOfIt) {
+  setenv(kKeyVar, kKey, 1);
+  character::testing::TempDir dir;
+  FaultServer server;
+  const std::string prefix = R"({"error":{"message":")";
+  for (int pad = 150; pad <= 200; ++pad) {
+    const std::string name = "cut" + std::to_string(pad);
+    server.script_for(name, {[=](const httplib::Request& req, httplib::Response& res) {
+                        res.status = 400;
+                        res.set_content(prefix + std::string(pad, 'x') + req.get_header_value("Authorization") +
+                                            "\"}}",
+                                        "application/json");
+                      }});
+  }
+  auto config = ft::config_for(server);
+  config.api_key_env = kKeyVar;
+  config.cache_dir = dir / "cache";
+  Client client(config);
+  for (int pad = 150; pad <= 200; ++pad) {
+    std::string message;
+    try {
+      client.complete(ft::chat("cut" + std::to_string(pad)));
+    } catch (const RemoteError& e) {
+      message = e.what();
+    }
+    ASSERT_FALSE(message.empty()) << pad;
+    EXPECT_FALSE(holds_part_of_key(message)) << "padding " << pad << ": " << message;
+  }
+}
+
 TEST(Secrets, UnsetKeyVariableIsConfigErrorNamingOnlyTheVariable) {
   unsetenv("CHARACTER_TEST_MISSING_KEY");
   ClientConfig config;

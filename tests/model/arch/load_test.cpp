@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "model/arch/architectures.h"
@@ -55,6 +56,27 @@ TEST(LoadModel, WrongShapeNamesFoundAndExpected) {
   const auto dir = edited_copy(tmp, "qwen3_tied", [](TensorMap& t) { t["model.norm.weight"] = torch::ones({63}); });
   const auto msg = load_error(dir);
   EXPECT_NE(msg.find("tensor model.norm.weight has shape [63], expected [64] for qwen3"), std::string::npos) << msg;
+}
+
+// Issue 14: a config.json claiming a huge vocabulary or expert count aborted in the
+// allocator. It is compared with the weights before anything is allocated.
+TEST(LoadModel, AConfigClaimingMoreThanItsWeightsIsRefusedBeforeAllocating) {
+  testing::TempDir tmp;
+  const auto dir = edited_copy(tmp, "qwen3_moe_norm", [](TensorMap&) {});
+  auto config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+  const auto original = config;
+  config["vocab_size"] = 4000000;
+  std::ofstream(dir / "config.json") << config.dump();
+  EXPECT_NE(load_error(dir).find("but the weights hold"), std::string::npos);
+  config = original;
+  config["num_experts"] = 4096;
+  std::ofstream(dir / "config.json") << config.dump();
+  EXPECT_NE(load_error(dir).find("but the weights hold"), std::string::npos);
+  config = original;
+  config["hidden_size"] = 65536;
+  config["head_dim"] = 16;
+  std::ofstream(dir / "config.json") << config.dump();
+  EXPECT_NE(load_error(dir).find("config.json describes"), std::string::npos);
 }
 
 TEST(LoadModel, UnexpectedTensorsAreListed) {

@@ -128,6 +128,27 @@ TEST(Config, ExpertCountsOutOfRangeAreNamed) {
   EXPECT_EQ(config_error(config), "config.json: field num_experts=\"64\", expected an integer");
 }
 
+// Issue 14: sizes far beyond any model are refused while parsing (a huge layer count made
+// the parser loop over its layers; huge sizes aborted later in the allocator).
+TEST(Config, SizesBeyondAnyModelAreRefusedWhileParsing) {
+  json config = case_config("qwen3_moe_hub");
+  config["num_hidden_layers"] = int64_t{1} << 50;
+  EXPECT_EQ(config_error(config),
+            "config.json: num_hidden_layers=1125899906842624 is beyond what this engine loads, expected at most 1024");
+  config = case_config("qwen3_moe_hub");
+  config["vocab_size"] = int64_t{1} << 30;
+  EXPECT_EQ(config_error(config),
+            "config.json: vocab_size=1073741824 is beyond what this engine loads, expected at most 4194304");
+  config = case_config("mixtral_hub");
+  config["intermediate_size"] = int64_t{1} << 40;
+  EXPECT_EQ(config_error(config),
+            "config.json: intermediate_size=1099511627776 is beyond what this engine loads, expected at most 1048576");
+  config = case_config("olmoe_hub");
+  config["num_experts"] = 100000;
+  EXPECT_EQ(config_error(config),
+            "config.json: num_experts=100000 is beyond what this engine loads, expected at most 4096");
+}
+
 TEST(Config, UnsupportedFeaturesAreNamed) {
   json config = case_config("llama31_hub");
   config["rope_scaling"]["rope_type"] = "yarn";
