@@ -9,7 +9,7 @@ FIXTURES   := $(BUILD)/fixtures
 # ccache is wired in CMakeLists.txt (with the settings precompiled headers need).
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: setup configure build fixtures test demo conformance bench clean
+.PHONY: setup configure build fixtures test demo conformance bench fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -42,6 +42,10 @@ conformance: build fixtures
 
 bench: build fixtures
 	@bash bench/run.sh $(BUILD) $(FIXTURES)
+
+# libFuzzer harnesses (fuzz/) with clang, ASan and UBSan, FUZZ_SECONDS (60) each.
+fuzz:
+	@bash scripts/fuzz.sh
 
 clean:
 	rm -rf $(BUILD)

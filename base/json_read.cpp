@@ -89,6 +89,13 @@ std::optional<json> try_parse_json(std::string_view text, std::string* why, int 
   return json::parse(text.begin(), text.end());
 }
 
+std::string clip_utf8(std::string_view text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+  return std::string(text.substr(0, cut)) + "…";
+}
+
 std::string describe_json(const json& value, std::size_t max_chars) {
   const auto count = [](std::size_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -103,11 +110,7 @@ std::string describe_json(const json& value, std::size_t max_chars) {
                                : "an array of " + count(value.size(), "element", "elements");
     }
   }
-  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (text.size() <= max_chars) return text;
-  std::size_t cut = max_chars;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
-  return text.substr(0, cut) + "…";
+  return clip_utf8(value.dump(-1, ' ', false, json::error_handler_t::replace), max_chars);
 }
 
 }  // namespace character

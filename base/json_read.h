@@ -35,6 +35,10 @@ nlohmann::json read_json_file(const std::filesystem::path& path, int max_depth =
 std::optional<nlohmann::json> try_parse_json(std::string_view text, std::string* why = nullptr,
                                              int max_depth = kMaxJsonDepth);
 
+// `text` cut to max_bytes on a UTF-8 character boundary, "…" added when cut: a piece of
+// outside text (a file name, a scalar) fit for a message.
+std::string clip_utf8(std::string_view text, std::size_t max_bytes);
+
 // A value for an error message: a scalar or a short flat list rendered and clipped to
 // max_chars, anything larger as its type and size ("an object of 12 keys"); never the whole
 // value.

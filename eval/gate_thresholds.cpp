@@ -31,11 +31,7 @@ std::string known_keys() {
   return out;
 }
 
-std::string found(const json& value) {
-  std::string text = value.dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return text + " (" + value.type_name() + ")";
-}
+std::string found(const json& value) { return describe_json(value) + " (" + value.type_name() + ")"; }
 
 double read_rate(const json& value, const std::string& where) {
   if (!value.is_number()) throw ConfigError(where + ": found " + found(value) + ", expected a number in [0, 1]");
@@ -47,16 +43,24 @@ double read_rate(const json& value, const std::string& where) {
 
 // YAML scalars carry no type; a plain scalar that reads as a number or a boolean
 // becomes one (YAML 1.2 core schema), a quoted one stays a string.
-json yaml_to_json(const YAML::Node& node) {
+json yaml_to_json(const YAML::Node& node, const std::string& source) {
   switch (node.Type()) {
     case YAML::NodeType::Map: {
       json out = json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : node) {
+        // A complex or empty key ("? [a]: 1", "? : x") has no name a threshold could have.
+        if (!kv.first.IsScalar()) {
+          const YAML::Mark m = kv.first.Mark();
+          throw ConfigError(source + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) +
+                            ": a key that is not a plain name, expected one of " + known_keys());
+        }
+        out[kv.first.Scalar()] = yaml_to_json(kv.second, source);
+      }
       return out;
     }
     case YAML::NodeType::Sequence: {
       json out = json::array();
-      for (const auto& item : node) out.push_back(yaml_to_json(item));
+      for (const auto& item : node) out.push_back(yaml_to_json(item, source));
       return out;
     }
     case YAML::NodeType::Scalar: {
@@ -121,10 +125,10 @@ GateThresholds load_gate_thresholds(const std::filesystem::path& config_file) {
     throw ConfigError(source + ": not valid YAML/JSON: " + e.what());
   }
   if (!root.IsDefined() || root.IsNull()) return GateThresholds{};
-  if (!root.IsMap()) throw ConfigError(source + ": found a " + yaml_to_json(root).type_name() + " at the top level, expected a mapping");
+  if (!root.IsMap()) throw ConfigError(source + ": found a " + yaml_to_json(root, source).type_name() + " at the top level, expected a mapping");
   // A run config holds the thresholds under `gates:`; a gates file is that mapping itself.
-  if (const YAML::Node gates = root["gates"]; gates.IsDefined()) return gate_thresholds_from_json(yaml_to_json(gates), source);
-  return gate_thresholds_from_json(yaml_to_json(root), source);
+  if (const YAML::Node gates = root["gates"]; gates.IsDefined()) return gate_thresholds_from_json(yaml_to_json(gates, source), source);
+  return gate_thresholds_from_json(yaml_to_json(root, source), source);
 }
 
 nlohmann::json to_json(const GateThresholds& t) {

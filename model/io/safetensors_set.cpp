@@ -60,9 +60,11 @@ SafetensorsSet SafetensorsSet::open_dir(const std::filesystem::path& model_dir) 
     for (const auto& [name, shard] : weight_map) {
       if (shard_index.count(shard)) continue;
       const auto shard_path = model_dir / shard;
-      if (!std::filesystem::exists(shard_path))
-        throw CheckpointError(model_dir.string() + ": missing shard " + shard + " listed in " + kIndexFile +
-                              " (for tensor '" + name + "')");
+      std::error_code ec;  // a name the file system refuses (too long, ...) is no shard either
+      if (!std::filesystem::exists(shard_path, ec))
+        throw CheckpointError(model_dir.string() + ": missing shard " + clip_utf8(shard, 80) +
+                              " listed in " + kIndexFile + " (for tensor '" + name + "')" +
+                              (ec ? " (" + ec.message() + ")" : ""));
       shard_index[shard] = set.files_.size();
       add_file(SafetensorsFile::open(shard_path));
     }

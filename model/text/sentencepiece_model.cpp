@@ -14,7 +14,14 @@ class SentencePieceTokenizer : public Tokenizer {
  public:
   SentencePieceTokenizer(const std::filesystem::path& file, bool add_bos, bool add_eos)
       : add_bos_(add_bos), add_eos_(add_eos) {
-    const auto status = processor_.Load(file.string());
+    // The library reports most problems through its status, but a malformed model can also
+    // throw from its trie builder (darts-clone: "zero-length key", found by fuzzing).
+    sentencepiece::util::Status status;
+    try {
+      status = processor_.Load(file.string());
+    } catch (const std::exception& e) {
+      throw FormatError(file.string() + ": not a SentencePiece model (" + e.what() + ")");
+    }
     if (!status.ok()) {
       throw FormatError(file.string() + ": not a SentencePiece model (" + status.ToString() + ")");
     }

@@ -58,6 +58,18 @@ TEST(YamlCheck, NestingIsBounded) {
   EXPECT_THAT(problem(nested(100000)), HasSubstr("nested deeper than 64 levels"));
 }
 
+// Found by fuzz_gate_config: a byte that is not UTF-8 went into a JSON string and made a
+// later dump throw a type error (exit 70).
+TEST(YamlCheck, TextThatIsNotUtf8IsRefusedWithItsPosition) {
+  EXPECT_EQ(problem("gates:\n  max_paraphrase_flip_rate: 0.\xcd\xca\n"),
+            "2:31: not valid UTF-8 (byte offset 37); YAML files must be UTF-8");
+  EXPECT_THAT(problem("a: \xc0\xaf\n"), HasSubstr("1:4: not valid UTF-8"));           // overlong '/'
+  EXPECT_THAT(problem("a: \xed\xa0\x80\n"), HasSubstr("1:4: not valid UTF-8"));       // a surrogate
+  EXPECT_THAT(problem("a: \xf4\x90\x80\x80\n"), HasSubstr("1:4: not valid UTF-8"));  // past U+10FFFF
+  EXPECT_THAT(problem("a: \xe2\x82"), HasSubstr("1:4: not valid UTF-8"));             // cut short
+  EXPECT_EQ(problem("a: \"é € 😊 中\"\n"), "");
+}
+
 TEST(YamlCheck, SyntaxErrorsAreParserExceptionsButNotRefusals) {
   EXPECT_THAT(problem("a: [1, 2\nb: 3\n"), HasSubstr("syntax: end of sequence"));
 }
